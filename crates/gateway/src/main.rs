@@ -1,1 +1,161 @@
-fn main() {}
+//! `xlgw`, the Xueliang Gateway binary: reads the configuration (or uses the
+//! embedded demo), starts one ingest supervisor and relay hub per camera, the
+//! RTSP server for readers and the HTTP server, and shuts them down cleanly.
+//!
+//! It holds wiring only: protocol, relay and ingest logic live in their
+//! crates, and nothing depends on this one.
+
+mod app;
+mod config;
+mod demo;
+mod http;
+mod sources;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Xueliang Gateway: pulls RTSP cameras of the five administrative levels and
+/// re-serves them to operators and upper-level platforms.
+#[derive(Debug, Parser)]
+#[command(name = "xlgw", version)]
+struct Cli {
+    /// Configuration file (TOML, see docs/config.md). Without it, a demo
+    /// gateway runs on embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// RTSP listen address, overriding the configuration.
+    #[arg(long, value_name = "ADDR")]
+    rtsp_listen: Option<String>,
+    /// HTTP listen address, overriding the configuration.
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<String>,
+    /// Data directory, overriding the configuration.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("xlgw: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<(config::Config, bool)> {
+    let (text, demo) = match &cli.config {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading config {}", p.display()))?,
+            false,
+        ),
+        None => (demo::DEMO_CONFIG.to_owned(), true),
+    };
+    let mut file: config::FileConfig = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "config {}: {e}",
+            cli.config
+                .as_ref()
+                .map_or("(demo)".into(), |p| p.display().to_string())
+        )
+    })?;
+    if let Some(a) = &cli.rtsp_listen {
+        file.server.rtsp_listen = a.clone();
+    }
+    if let Some(a) = &cli.http_listen {
+        file.server.http_listen = a.clone();
+    }
+    if let Some(d) = &cli.data_dir {
+        file.server.data_dir = d.clone();
+    }
+    let cfg = config::Config::from_file(file).with_context(|| {
+        format!(
+            "config {}",
+            cli.config
+                .as_ref()
+                .map_or("(demo)".into(), |p| p.display().to_string())
+        )
+    })?;
+    Ok((cfg, demo))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (cfg, demo) = load(&cli)?;
+    if cli.check {
+        println!("config ok: {} cameras", cfg.cameras.len());
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("xlgw")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let clips = sources::embedded_clips().context("loading embedded clips")?;
+        let opener = Arc::new(sources::Sources::new(clips));
+        let gw = app::Gateway::start(cfg, opener).await?;
+        let host = http::public_host(gw.rtsp_addr);
+        println!(
+            "xlgw {} {}: RTSP on {}, HTTP on {}",
+            env!("CARGO_PKG_VERSION"),
+            if demo { "demo" } else { "running" },
+            gw.rtsp_addr,
+            gw.http_addr
+        );
+        println!("operator page: http://{}/", http::public_host(gw.http_addr));
+        let mut cams: Vec<_> = gw.registry.cameras.values().collect();
+        cams.sort_by_key(|s| (s.camera.area.level(), s.camera.id));
+        for s in cams {
+            println!(
+                "  {:<9} {:<14} {}  ffplay -rtsp_transport tcp rtsp://{}/{}",
+                s.camera.area.level().as_str(),
+                s.camera.area.to_string(),
+                s.camera.name,
+                host,
+                s.camera.id
+            );
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        gw.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

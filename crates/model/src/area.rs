@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One of the five administrative levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// 自治区 / 省: 2 digits.
@@ -248,8 +250,14 @@ mod tests {
         assert_eq!(AreaCode::parse("451"), Err(AreaError::Length(3)));
         assert_eq!(AreaCode::parse(""), Err(AreaError::Length(0)));
         assert_eq!(AreaCode::parse("45a1"), Err(AreaError::NotDigits));
-        assert!(matches!(AreaCode::parse("4500"), Err(AreaError::ZeroGroup(_))));
-        assert!(matches!(AreaCode::parse("00"), Err(AreaError::ZeroGroup(_))));
+        assert!(matches!(
+            AreaCode::parse("4500"),
+            Err(AreaError::ZeroGroup(_))
+        ));
+        assert!(matches!(
+            AreaCode::parse("00"),
+            Err(AreaError::ZeroGroup(_))
+        ));
         assert!(matches!(
             AreaCode::parse("450102000"),
             Err(AreaError::ZeroGroup(_))

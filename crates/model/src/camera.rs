@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn url_rules() {
         assert_eq!(validate_url("http://x"), Err(CameraError::Scheme));
-        assert_eq!(validate_url("rtsp://a:b@x/"), Err(CameraError::UrlCredentials));
+        assert_eq!(
+            validate_url("rtsp://a:b@x/"),
+            Err(CameraError::UrlCredentials)
+        );
         assert!(validate_url("clip:h264-aac-720p").is_ok());
         assert!(validate_url("RTSP://192.0.2.1/a@b").is_ok());
     }

@@ -107,7 +107,11 @@ impl DeviceId {
     }
 
     /// Builds a camera id from a six-digit county part, a type and a serial.
-    pub fn camera(county6: &str, device_type: DeviceType, serial: u32) -> Result<DeviceId, DeviceIdError> {
+    pub fn camera(
+        county6: &str,
+        device_type: DeviceType,
+        serial: u32,
+    ) -> Result<DeviceId, DeviceIdError> {
         let s = format!(
             "{county6}00{:02}{:03}0{:06}",
             0,
@@ -129,7 +133,9 @@ impl DeviceId {
 
     pub fn device_type(&self) -> DeviceType {
         let t = &self.0[10..13];
-        let code = t.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+        let code = t
+            .iter()
+            .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
         DeviceType::from_code(code)
     }
 }
@@ -180,9 +186,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_ids() {
-        assert_eq!(DeviceId::parse("4501020000132000000"), Err(DeviceIdError::Length(19)));
-        assert_eq!(DeviceId::parse("4501020000132000000x"), Err(DeviceIdError::NotDigits));
-        assert_eq!(DeviceId::parse("00010200001320000001"), Err(DeviceIdError::Province(0)));
+        assert_eq!(
+            DeviceId::parse("4501020000132000000"),
+            Err(DeviceIdError::Length(19))
+        );
+        assert_eq!(
+            DeviceId::parse("4501020000132000000x"),
+            Err(DeviceIdError::NotDigits)
+        );
+        assert_eq!(
+            DeviceId::parse("00010200001320000001"),
+            Err(DeviceIdError::Province(0))
+        );
         assert_eq!(
             DeviceId::parse_camera("45010200002000000001"),
             Err(DeviceIdError::NotCamera(200))

@@ -41,23 +41,29 @@ fn fanout(c: &mut Criterion) {
             .map(|_| hub.add_reader(1, t0).expect("reader"))
             .collect();
         let mut bufs: Vec<VecDeque<Packet>> = (0..readers).map(|_| VecDeque::new()).collect();
-        g.throughput(Throughput::Elements(u64::from(PACKETS_PER_FRAME) * readers as u64));
-        g.bench_with_input(BenchmarkId::new("frame_to_readers", readers), &readers, |b, _| {
-            b.iter(|| {
-                ts = ts.wrapping_add(3600);
-                for i in 0..PACKETS_PER_FRAME {
-                    seq = seq.wrapping_add(1);
-                    hub.publish(
-                        Packet::new(0, seq, ts, i + 1 == PACKETS_PER_FRAME, payload.clone()),
-                        t0,
-                    );
-                }
-                for (r, buf) in rs.iter().zip(bufs.iter_mut()) {
-                    buf.clear();
-                    let _ = r.try_recv(buf);
-                }
-            })
-        });
+        g.throughput(Throughput::Elements(
+            u64::from(PACKETS_PER_FRAME) * readers as u64,
+        ));
+        g.bench_with_input(
+            BenchmarkId::new("frame_to_readers", readers),
+            &readers,
+            |b, _| {
+                b.iter(|| {
+                    ts = ts.wrapping_add(3600);
+                    for i in 0..PACKETS_PER_FRAME {
+                        seq = seq.wrapping_add(1);
+                        hub.publish(
+                            Packet::new(0, seq, ts, i + 1 == PACKETS_PER_FRAME, payload.clone()),
+                            t0,
+                        );
+                    }
+                    for (r, buf) in rs.iter().zip(bufs.iter_mut()) {
+                        buf.clear();
+                        let _ = r.try_recv(buf);
+                    }
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -60,10 +60,11 @@ fn inspect_h264(p: &Bytes, out: &mut Inspect) {
         24 => each_aggregated(p, 1, |n| h264_nal(n, out)),
         // FU-A: the start fragment carries the original type.
         28 => {
-            if let Some(&fu) = p.get(1) {
-                if fu & 0x80 != 0 && fu & 0x1f == 5 {
-                    out.key = true;
-                }
+            if let Some(&fu) = p.get(1)
+                && fu & 0x80 != 0
+                && fu & 0x1f == 5
+            {
+                out.key = true;
             }
         }
         _ => {}
@@ -137,8 +138,13 @@ pub fn fmtp_with_params(codec: Codec, fmtp: Option<&str>, ps: &ParamSets) -> Opt
         .map(str::trim)
         .filter(|kv| !kv.is_empty())
         .filter(|kv| {
-            let k = kv.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
-            !k.starts_with("sprop-") && !(codec == Codec::H264 && k == "profile-level-id")
+            let k = kv
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            !(k.starts_with("sprop-") || (codec == Codec::H264 && k == "profile-level-id"))
         })
         .map(str::to_owned)
         .collect();
@@ -174,7 +180,9 @@ pub fn params_from_fmtp(codec: Codec, fmtp: &str) -> ParamSets {
         let v = v.trim();
         let b = base64::engine::general_purpose::STANDARD
             .decode(v)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(v.trim_end_matches('=')))
+            .or_else(|_| {
+                base64::engine::general_purpose::STANDARD_NO_PAD.decode(v.trim_end_matches('='))
+            })
             .ok()?;
         (!b.is_empty() && b.len() <= MAX_PARAM_SET).then(|| Bytes::from(b))
     };
@@ -242,7 +250,12 @@ mod tests {
     fn garbage_never_panics() {
         for len in 0..64usize {
             for seed in 0..64u8 {
-                let v: Vec<u8> = (0..len).map(|i| seed.wrapping_mul(31).wrapping_add((i as u8).wrapping_mul(7))).collect();
+                let v: Vec<u8> = (0..len)
+                    .map(|i| {
+                        seed.wrapping_mul(31)
+                            .wrapping_add((i as u8).wrapping_mul(7))
+                    })
+                    .collect();
                 let _ = inspect(Codec::H264, &Bytes::from(v.clone()));
                 let _ = inspect(Codec::H265, &Bytes::from(v));
             }

@@ -15,6 +15,9 @@ use crate::media::{Codec, FLAG_KEY, Packet, StreamInfo};
 use crate::queue::{CloseReason, MAX_TRACKS, Pushed, QueueConfig, ReaderQueue};
 use crate::rewrite::TrackRewriter;
 
+/// A reader is woken at the latest when this many packets wait.
+const WAKE_BATCH: usize = 32;
+
 /// Limits of a hub.
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -84,6 +87,9 @@ struct Core {
     gop_valid: bool,
     /// Timestamp of the access unit already marked as keyframe start.
     key_ts: Option<u32>,
+    /// The camera sets the RTP marker bit at the end of frames.
+    markers_seen: bool,
+    last_video_ts: Option<u32>,
     readers: Vec<Arc<ReaderShared>>,
     state_wakers: Vec<Waker>,
     upstream_up: bool,
@@ -120,6 +126,8 @@ impl Hub {
                 gop_bytes: 0,
                 gop_valid: false,
                 key_ts: None,
+                markers_seen: false,
+                last_video_ts: None,
                 readers: Vec::new(),
                 state_wakers: Vec::new(),
                 upstream_up: false,
@@ -148,15 +156,17 @@ impl Hub {
         let codecs: Vec<Codec> = info.tracks.iter().map(|t| t.codec()).collect();
         let compatible = c.info.as_ref().is_some_and(|old| {
             old.tracks.len() == info.tracks.len()
-                && old
-                    .tracks
-                    .iter()
-                    .zip(&info.tracks)
-                    .all(|(a, b)| a.codec() == b.codec() && a.kind == b.kind && a.clock_rate == b.clock_rate)
+                && old.tracks.iter().zip(&info.tracks).all(|(a, b)| {
+                    a.codec() == b.codec() && a.kind == b.kind && a.clock_rate == b.clock_rate
+                })
         });
         if !compatible {
             close_all(&mut c, CloseReason::StreamEnded);
-            c.rewriters = info.tracks.iter().map(|t| TrackRewriter::new(t.clock_rate)).collect();
+            c.rewriters = info
+                .tracks
+                .iter()
+                .map(|t| TrackRewriter::new(t.clock_rate))
+                .collect();
             c.params = ParamSets::default();
         } else {
             for (r, t) in c.rewriters.iter_mut().zip(&info.tracks) {
@@ -180,6 +190,7 @@ impl Hub {
         c.gop_bytes = 0;
         c.gop_valid = false;
         c.key_ts = None;
+        c.last_video_ts = None;
         c.upstream_up = true;
         c.ended = false;
         self.stats.epochs.fetch_add(1, Ordering::Relaxed);
@@ -227,8 +238,16 @@ impl Hub {
         p.seq = seq;
         p.timestamp = ts;
 
+        // Readers are woken once per frame, not per packet: at the end of a
+        // video frame (marker bit, or the next frame's first packet for
+        // cameras that never set it), or when enough packets are waiting.
+        // Audio rides along with the next video frame.
+        let flush;
         match c.video {
             Some(v) if v == track => {
+                c.markers_seen |= p.marker();
+                flush = p.marker() || (!c.markers_seen && c.last_video_ts != Some(p.timestamp));
+                c.last_video_ts = Some(p.timestamp);
                 let insp = codec::inspect(c.codecs[track], &p.payload);
                 if insp.key && c.key_ts != Some(p.timestamp) {
                     c.key_ts = Some(p.timestamp);
@@ -239,8 +258,11 @@ impl Hub {
                 }
             }
             // Without video every packet is a place to start.
-            None => p.flags |= FLAG_KEY,
-            Some(_) => {}
+            None => {
+                p.flags |= FLAG_KEY;
+                flush = true;
+            }
+            Some(_) => flush = false,
         }
 
         if p.is_key() {
@@ -272,7 +294,8 @@ impl Hub {
             let mut q = r.q.lock();
             let res = q.push(&p, now);
             let waker = match res {
-                Pushed::Queued => q.waker.take(),
+                Pushed::Queued if flush || q.queue.len() >= WAKE_BATCH => q.waker.take(),
+                Pushed::Queued => None,
                 Pushed::Closed => {
                     any_closed = true;
                     q.waker.take()
@@ -289,7 +312,9 @@ impl Hub {
             }
         }
         if discards > 0 {
-            self.stats.reader_discards.fetch_add(discards, Ordering::Relaxed);
+            self.stats
+                .reader_discards
+                .fetch_add(discards, Ordering::Relaxed);
         }
         if any_closed {
             let before = c.readers.len();
@@ -308,14 +333,14 @@ impl Hub {
         c.params = merged;
         let Some(info) = c.info.as_ref() else { return };
         let t = &info.tracks[v];
-        if let Some(f) = codec::fmtp_with_params(t.codec(), t.fmtp.as_deref(), &c.params) {
-            if t.fmtp.as_deref() != Some(f.as_str()) {
-                let mut new = (**info).clone();
-                new.tracks[v].fmtp = Some(f);
-                c.info = Some(Arc::new(new));
-                c.info_version += 1;
-                wake_state(c);
-            }
+        if let Some(f) = codec::fmtp_with_params(t.codec(), t.fmtp.as_deref(), &c.params)
+            && t.fmtp.as_deref() != Some(f.as_str())
+        {
+            let mut new = (**info).clone();
+            new.tracks[v].fmtp = Some(f);
+            c.info = Some(Arc::new(new));
+            c.info_version += 1;
+            wake_state(c);
         }
     }
 
@@ -569,7 +594,10 @@ mod tests {
         v(hub, seq, *ts, false, PPS);
         v(hub, seq, *ts, false, &[0x7c, 0x85, 1, 2, 3]);
         v(hub, seq, *ts, true, &[0x7c, 0x45, 4, 5, 6]);
-        hub.publish(Packet::new(1, 0, *ts / 11, true, Bytes::from_static(&[0xd5; 160])), now);
+        hub.publish(
+            Packet::new(1, 0, *ts / 11, true, Bytes::from_static(&[0xd5; 160])),
+            now,
+        );
         for _ in 0..n {
             *ts = ts.wrapping_add(3600);
             v(hub, seq, *ts, true, &[0x41, 9, 9, 9]);
@@ -609,7 +637,10 @@ mod tests {
         // Only one packet of the AU is marked.
         assert_eq!(out.iter().filter(|p| p.is_key()).count(), 1);
         out.clear();
-        hub.publish(Packet::new(0, seq, ts, true, Bytes::from_static(&[0x41, 1])), t);
+        hub.publish(
+            Packet::new(0, seq, ts, true, Bytes::from_static(&[0x41, 1])),
+            t,
+        );
         assert_eq!(r.try_recv(&mut out), Ok(1));
         assert_eq!(hub.reader_count(), 1);
         drop(r);

@@ -89,7 +89,11 @@ impl StreamInfo {
     pub fn to_sdp(&self, session_id: u64, origin_addr: &str, name: &str) -> String {
         use std::fmt::Write;
         let mut s = String::with_capacity(512);
-        let ip_ver = if origin_addr.contains(':') { "IP6" } else { "IP4" };
+        let ip_ver = if origin_addr.contains(':') {
+            "IP6"
+        } else {
+            "IP4"
+        };
         let _ = write!(
             s,
             "v=0\r\no=- {session_id} 1 IN {ip_ver} {origin_addr}\r\ns={}\r\nc=IN {ip_ver} {}\r\nt=0 0\r\na=tool:xlgw\r\na=control:*\r\na=range:npt=0-\r\n",
@@ -97,12 +101,7 @@ impl StreamInfo {
             if ip_ver == "IP6" { "::" } else { "0.0.0.0" }
         );
         for (i, t) in self.tracks.iter().enumerate() {
-            let _ = write!(
-                s,
-                "m={} 0 RTP/AVP {}\r\n",
-                t.kind.as_str(),
-                t.payload_type
-            );
+            let _ = write!(s, "m={} 0 RTP/AVP {}\r\n", t.kind.as_str(), t.payload_type);
             let _ = write!(
                 s,
                 "a=rtpmap:{} {}/{}",
@@ -117,10 +116,11 @@ impl StreamInfo {
             if let Some(f) = &t.fmtp {
                 let _ = write!(s, "a=fmtp:{} {}\r\n", t.payload_type, sanitize_line(f));
             }
-            if let Some(fr) = t.framerate {
-                if fr.is_finite() && fr > 0.0 {
-                    let _ = write!(s, "a=framerate:{fr}\r\n");
-                }
+            if let Some(fr) = t.framerate
+                && fr.is_finite()
+                && fr > 0.0
+            {
+                let _ = write!(s, "a=framerate:{fr}\r\n");
             }
             let _ = write!(s, "a=control:trackID={i}\r\n");
         }

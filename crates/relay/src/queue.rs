@@ -110,11 +110,11 @@ impl ReaderQueue {
         if !self.wants(p.track) {
             return Pushed::Ignored;
         }
-        if let Some(since) = self.pending_since {
-            if now.saturating_duration_since(since) >= self.cfg.write_timeout {
-                self.closed = Some(CloseReason::WriteTimeout);
-                return Pushed::Closed;
-            }
+        if let Some(since) = self.pending_since
+            && now.saturating_duration_since(since) >= self.cfg.write_timeout
+        {
+            self.closed = Some(CloseReason::WriteTimeout);
+            return Pushed::Closed;
         }
         if self.need_key {
             if !p.is_key() {
@@ -223,7 +223,10 @@ mod tests {
         let t = Instant::now();
         let mut q = ReaderQueue::new(cfg(), 1);
         q.push(&pkt(1, true), t);
-        assert_eq!(q.push(&pkt(2, false), t + Duration::from_secs(4)), Pushed::Queued);
+        assert_eq!(
+            q.push(&pkt(2, false), t + Duration::from_secs(4)),
+            Pushed::Queued
+        );
         assert_eq!(
             q.push(&pkt(3, false), t + Duration::from_secs(5)),
             Pushed::Closed

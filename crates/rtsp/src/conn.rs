@@ -1,0 +1,600 @@
+//! One client connection: requests in, responses and packets out.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use rtsp_types::{Method, Request, Version, headers};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use xlgw_relay::{Packet, Reader};
+
+use crate::request::{MAX_REQUEST_BYTES, Next, next_message, parse_path};
+use crate::server::{Resolved, Shared, StreamError};
+use crate::transport::{TransportSpec, parse_transport};
+use crate::write::{TcpWriter, TrackOut, write_udp};
+
+const PUBLIC: &str =
+    "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+const SERVER: &str = concat!("xlgw/", env!("CARGO_PKG_VERSION"));
+
+/// Answers a connection over the limit and closes it.
+pub(crate) async fn refuse(mut sock: TcpStream) {
+    let msg = format!(
+        "RTSP/1.0 503 Service Unavailable\r\nServer: {SERVER}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), sock.write_all(msg.as_bytes())).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tcp,
+    Udp,
+}
+
+struct Session {
+    id: String,
+    path: String,
+    resolved: Resolved,
+    kind: Kind,
+    /// Per track: how it goes out (TCP channel or UDP destination).
+    tcp_tracks: Vec<Option<TrackOut>>,
+    udp_tracks: Vec<Option<(TrackOut, SocketAddr)>>,
+    reader: Option<Reader>,
+    udp_activity: Vec<(SocketAddr, Arc<AtomicU64>)>,
+}
+
+struct Response {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+    close: bool,
+}
+
+impl Response {
+    fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: String::new(),
+            body: Vec::new(),
+            close: false,
+        }
+    }
+    fn header(mut self, k: &str, v: &str) -> Response {
+        // Values come from us or are sanitised; never let a CR/LF through.
+        let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        let _ = write!(self.headers, "{k}: {v}\r\n");
+        self
+    }
+    fn closing(mut self) -> Response {
+        self.close = true;
+        self
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        454 => "Session Not Found",
+        455 => "Method Not Valid in This State",
+        459 => "Aggregate Operation Not Allowed",
+        461 => "Unsupported Transport",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "RTSP Version Not Supported",
+        551 => "Option not supported",
+        _ => "Error",
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Options => "OPTIONS",
+        Method::Describe => "DESCRIBE",
+        Method::Setup => "SETUP",
+        Method::Play => "PLAY",
+        Method::Pause => "PAUSE",
+        Method::Teardown => "TEARDOWN",
+        Method::GetParameter => "GET_PARAMETER",
+        Method::SetParameter => "SET_PARAMETER",
+        Method::Announce => "ANNOUNCE",
+        Method::Record => "RECORD",
+        Method::Redirect => "REDIRECT",
+        _ => "OTHER",
+    }
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    session: Option<Session>,
+    last_request: Instant,
+}
+
+/// Serves one connection until the client leaves, misbehaves or times out.
+pub(crate) async fn serve(shared: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
+    let stats = shared.stats.clone();
+    stats.connections_total.fetch_add(1, Ordering::Relaxed);
+    stats.connections_open.fetch_add(1, Ordering::Relaxed);
+    let _ = sock.set_nodelay(true);
+    let local = sock.local_addr().unwrap_or(shared.cfg.listen);
+    let mut conn = Conn {
+        shared,
+        peer,
+        local,
+        session: None,
+        last_request: Instant::now(),
+    };
+    let why = conn.run(&mut sock).await;
+    tracing::debug!(%peer, why, "rtsp connection closed");
+    conn.end_session();
+    stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn {
+    async fn run(&mut self, sock: &mut TcpStream) -> &'static str {
+        let cfg = self.shared.cfg.clone();
+        let (mut rd, mut wr) = sock.split();
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut batch: VecDeque<Packet> = VecDeque::new();
+        let mut writer = TcpWriter::default();
+        let mut partial_since: Option<Instant> = None;
+        loop {
+            let playing = self.session.as_ref().is_some_and(|s| s.reader.is_some());
+            let deadline = self.deadline(partial_since, playing);
+            tokio::select! {
+                r = rd.read_buf(&mut buf) => {
+                    match r {
+                        Ok(0) | Err(_) => return "client closed",
+                        Ok(_) => {}
+                    }
+                    // Handle every complete message in the buffer.
+                    loop {
+                        match next_message(&buf) {
+                            Next::Incomplete => break,
+                            Next::Interleaved { consumed, .. } | Next::Response(consumed) => {
+                                buf.advance(consumed);
+                                self.last_request = Instant::now();
+                            }
+                            Next::Request(req, consumed) => {
+                                buf.advance(consumed);
+                                self.last_request = Instant::now();
+                                let resp = self.handle(&req).await;
+                                let close = resp.close;
+                                let out = render(&req, resp, self.session.as_ref().map(|s| s.id.as_str()), &self.shared);
+                                if timeout(cfg.write_timeout, wr.write_all(out.as_bytes())).await.is_err() {
+                                    return "write failed";
+                                }
+                                if close {
+                                    return "closed after error";
+                                }
+                            }
+                            Next::TooLarge => {
+                                self.shared.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                                self.shared.stats.request("OTHER", 413);
+                                let _ = timeout(cfg.write_timeout, wr.write_all(bare(413).as_bytes())).await;
+                                return "request too large";
+                            }
+                            Next::Invalid => {
+                                self.shared.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                                self.shared.stats.request("OTHER", 400);
+                                let _ = timeout(cfg.write_timeout, wr.write_all(bare(400).as_bytes())).await;
+                                return "malformed request";
+                            }
+                        }
+                    }
+                    partial_since = if buf.is_empty() { None } else { partial_since.or(Some(Instant::now())) };
+                    if buf.capacity() > 4 * MAX_REQUEST_BYTES && buf.is_empty() {
+                        buf = BytesMut::with_capacity(4096);
+                    }
+                }
+                res = recv(self.session.as_ref().and_then(|s| s.reader.as_ref()), &mut batch), if playing => {
+                    if res.is_err() {
+                        return "relay closed the reader";
+                    }
+                    let Some(s) = self.session.as_ref() else { return "no session" };
+                    let n = batch.len() as u64;
+                    let sent = match s.kind {
+                        Kind::Tcp => match timeout(cfg.write_timeout, writer.write(&mut wr, &batch, &s.tcp_tracks)).await {
+                            Ok(n) => n as u64,
+                            Err(()) => return "write timeout",
+                        },
+                        Kind::Udp => match self.shared.udp.as_ref() {
+                            Some(u) => write_udp(&u.rtp, &batch, &s.udp_tracks).await,
+                            None => 0,
+                        },
+                    };
+                    batch.clear();
+                    self.shared.stats.bytes_out.fetch_add(sent, Ordering::Relaxed);
+                    self.shared.stats.packets_out.fetch_add(n, Ordering::Relaxed);
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let now = Instant::now();
+                    if partial_since.is_some_and(|t| now - t >= cfg.request_timeout) {
+                        self.shared.stats.request("OTHER", 408);
+                        let _ = timeout(cfg.write_timeout, wr.write_all(bare(408).as_bytes())).await;
+                        return "request timeout";
+                    }
+                    if !playing && now - self.last_request >= cfg.idle_timeout {
+                        return "idle";
+                    }
+                    if playing && self.udp_dead(now) {
+                        return "udp session timeout";
+                    }
+                }
+            }
+        }
+    }
+
+    fn deadline(&self, partial_since: Option<Instant>, playing: bool) -> Instant {
+        let cfg = &self.shared.cfg;
+        let mut d = self.last_request
+            + if playing {
+                cfg.session_timeout
+            } else {
+                cfg.idle_timeout
+            };
+        if let Some(p) = partial_since {
+            d = d.min(p + cfg.request_timeout);
+        }
+        if playing && self.session.as_ref().is_some_and(|s| s.kind == Kind::Udp) {
+            d = d.min(Instant::now() + Duration::from_secs(5));
+        }
+        d
+    }
+
+    /// A UDP session is alive while requests or RTCP keep coming.
+    fn udp_dead(&self, now: Instant) -> bool {
+        let Some(s) = &self.session else { return false };
+        if s.kind != Kind::Udp {
+            return false;
+        }
+        let timeout = self.shared.cfg.session_timeout;
+        if now - self.last_request < timeout {
+            return false;
+        }
+        let elapsed = self.shared.started.elapsed().as_secs();
+        !s.udp_activity
+            .iter()
+            .any(|(_, a)| elapsed.saturating_sub(a.load(Ordering::Relaxed)) < timeout.as_secs())
+    }
+
+    fn end_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            if s.reader.is_some() {
+                self.shared
+                    .stats
+                    .sessions_playing
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+            self.shared
+                .stats
+                .sessions_open
+                .fetch_sub(1, Ordering::Relaxed);
+            if let Some(u) = &self.shared.udp {
+                let mut act = u.activity.lock();
+                for (addr, _) in &s.udp_activity {
+                    act.remove(addr);
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: &Request<Vec<u8>>) -> Response {
+        let method = method_name(req.method());
+        let resp = self.dispatch(req).await;
+        if resp.status >= 400 {
+            self.shared
+                .stats
+                .bad_requests
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.shared.stats.request(method, resp.status);
+        resp
+    }
+
+    async fn dispatch(&mut self, req: &Request<Vec<u8>>) -> Response {
+        if req.version() != Version::V1_0 {
+            return Response::new(505).closing();
+        }
+        if req.header(&headers::CSEQ).is_none() {
+            return Response::new(400);
+        }
+        if req.header(&headers::REQUIRE).is_some() {
+            let v = req
+                .header(&headers::REQUIRE)
+                .map(|v| v.as_str())
+                .unwrap_or("");
+            return Response::new(551).header("Unsupported", v);
+        }
+        // A request naming a session must name ours.
+        if let Some(sid) = req.header(&headers::SESSION) {
+            let sid = sid.as_str().split(';').next().unwrap_or("").trim();
+            let ours = self.session.as_ref().is_some_and(|s| s.id == sid);
+            if !ours {
+                return Response::new(454);
+            }
+        }
+        match req.method() {
+            Method::Options => Response::new(200).header("Public", PUBLIC),
+            Method::Describe => self.describe(req).await,
+            Method::Setup => self.setup(req).await,
+            Method::Play => self.play(req),
+            Method::Pause => self.pause(req),
+            Method::Teardown => {
+                if req.header(&headers::SESSION).is_none() {
+                    return Response::new(454);
+                }
+                self.end_session();
+                Response::new(200)
+            }
+            Method::GetParameter | Method::SetParameter => Response::new(200),
+            Method::Announce | Method::Record => Response::new(405).header("Allow", PUBLIC),
+            _ => Response::new(501),
+        }
+    }
+
+    async fn open(&self, path: &str) -> Result<Resolved, Response> {
+        match self.shared.streams.open(path).await {
+            Ok(r) => Ok(r),
+            Err(StreamError::NotFound) => Err(Response::new(404)),
+            Err(StreamError::Unavailable(why)) => {
+                tracing::info!(path, %why, "stream unavailable");
+                Err(Response::new(503))
+            }
+        }
+    }
+
+    async fn describe(&mut self, req: &Request<Vec<u8>>) -> Response {
+        let Some(uri) = req.request_uri() else {
+            return Response::new(400);
+        };
+        let Some((path, None)) = parse_path(uri) else {
+            return Response::new(404);
+        };
+        let resolved = match self.open(&path).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        let Some((info, _)) = resolved.hub.info() else {
+            return Response::new(503);
+        };
+        let sid: u64 = rand::random::<u32>().into();
+        let sdp = info.to_sdp(sid, &self.local.ip().to_string(), &resolved.name);
+        let base = format!("rtsp://{}/{}/", host_of(uri, self.local), path);
+        let mut r = Response::new(200)
+            .header("Content-Base", &base)
+            .header("Content-Type", "application/sdp");
+        r.body = sdp.into_bytes();
+        r
+    }
+
+    async fn setup(&mut self, req: &Request<Vec<u8>>) -> Response {
+        let Some(uri) = req.request_uri() else {
+            return Response::new(400);
+        };
+        let Some((path, track)) = parse_path(uri) else {
+            return Response::new(404);
+        };
+        let Some(spec) = req
+            .header(&headers::TRANSPORT)
+            .and_then(|t| parse_transport(t.as_str()))
+        else {
+            return Response::new(461);
+        };
+        if let Some(s) = &self.session {
+            if s.path != path {
+                return Response::new(459);
+            }
+            if s.reader.is_some() {
+                return Response::new(455);
+            }
+        }
+        let resolved = match &self.session {
+            Some(s) => s.resolved.clone(),
+            None => match self.open(&path).await {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            },
+        };
+        let Some((info, _)) = resolved.hub.info() else {
+            return Response::new(503);
+        };
+        let ntracks = info.tracks.len();
+        let track = match track {
+            Some(t) if t < ntracks => t,
+            Some(_) => return Response::new(404),
+            None if ntracks == 1 => 0,
+            None => return Response::new(459),
+        };
+        let kind = match spec {
+            TransportSpec::Interleaved { .. } => Kind::Tcp,
+            TransportSpec::Udp { .. } => Kind::Udp,
+        };
+        if self.session.as_ref().is_some_and(|s| s.kind != kind) {
+            return Response::new(461);
+        }
+        let udp = match (kind, &self.shared.udp) {
+            (Kind::Udp, None) => return Response::new(461),
+            (_, u) => u.clone(),
+        };
+        if self.session.is_none() {
+            self.shared
+                .stats
+                .sessions_total
+                .fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .sessions_open
+                .fetch_add(1, Ordering::Relaxed);
+            self.session = Some(Session {
+                id: format!("{:016X}", rand::random::<u64>()),
+                path,
+                resolved,
+                kind,
+                tcp_tracks: vec![None; ntracks],
+                udp_tracks: vec![None; ntracks],
+                reader: None,
+                udp_activity: Vec::new(),
+            });
+        }
+        let Some(s) = self.session.as_mut() else {
+            return Response::new(500);
+        };
+        let out = TrackOut {
+            channel: 0,
+            ssrc: rand::random(),
+            payload_type: info.tracks[track].payload_type,
+        };
+        let transport = match spec {
+            TransportSpec::Interleaved { rtp, rtcp } => {
+                s.tcp_tracks[track] = Some(TrackOut {
+                    channel: rtp,
+                    ..out
+                });
+                format!(
+                    "RTP/AVP/TCP;unicast;interleaved={rtp}-{rtcp};ssrc={:08X};mode=\"PLAY\"",
+                    out.ssrc
+                )
+            }
+            TransportSpec::Udp {
+                rtp_port,
+                rtcp_port,
+            } => {
+                let Some(u) = udp else {
+                    return Response::new(461);
+                };
+                let dest = SocketAddr::new(self.peer.ip(), rtp_port);
+                let rtcp_from = SocketAddr::new(self.peer.ip(), rtcp_port);
+                s.udp_tracks[track] = Some((out, dest));
+                let act = Arc::new(AtomicU64::new(self.shared.started.elapsed().as_secs()));
+                u.activity.lock().insert(rtcp_from, act.clone());
+                s.udp_activity.push((rtcp_from, act));
+                format!(
+                    "RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port};server_port={}-{};ssrc={:08X};mode=\"PLAY\"",
+                    u.rtp_port, u.rtcp_port, out.ssrc
+                )
+            }
+        };
+        Response::new(200).header("Transport", &transport)
+    }
+
+    fn play(&mut self, req: &Request<Vec<u8>>) -> Response {
+        if req.header(&headers::SESSION).is_none() {
+            return Response::new(454);
+        }
+        let Some(s) = self.session.as_mut() else {
+            return Response::new(454);
+        };
+        if s.reader.is_some() {
+            return Response::new(200).header("Range", "npt=0.000-");
+        }
+        let mut mask = 0u64;
+        for (i, t) in s.tcp_tracks.iter().enumerate() {
+            if t.is_some() || s.udp_tracks[i].is_some() {
+                mask |= 1 << i;
+            }
+        }
+        if mask == 0 {
+            return Response::new(455);
+        }
+        let Some(reader) = s.resolved.hub.add_reader(mask, Instant::now().into_std()) else {
+            return Response::new(503);
+        };
+        s.reader = Some(reader);
+        self.shared
+            .stats
+            .sessions_playing
+            .fetch_add(1, Ordering::Relaxed);
+        Response::new(200).header("Range", "npt=0.000-")
+    }
+
+    fn pause(&mut self, req: &Request<Vec<u8>>) -> Response {
+        if req.header(&headers::SESSION).is_none() {
+            return Response::new(454);
+        }
+        let Some(s) = self.session.as_mut() else {
+            return Response::new(454);
+        };
+        if s.reader.take().is_some() {
+            self.shared
+                .stats
+                .sessions_playing
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        Response::new(200)
+    }
+}
+
+async fn recv(reader: Option<&Reader>, out: &mut VecDeque<Packet>) -> Result<usize, ()> {
+    match reader {
+        Some(r) => r.recv(out).await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+async fn timeout<T, E>(
+    d: Duration,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ()> {
+    match tokio::time::timeout(d, f).await {
+        Ok(Ok(v)) => Ok(v),
+        _ => Err(()),
+    }
+}
+
+/// The host:port part for Content-Base: as the client addressed us, or our
+/// own address when the URI has no host.
+fn host_of(uri: &url::Url, local: SocketAddr) -> String {
+    match (uri.host_str(), uri.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => local.to_string(),
+    }
+}
+
+fn bare(status: u16) -> String {
+    format!(
+        "RTSP/1.0 {status} {}\r\nServer: {SERVER}\r\nContent-Length: 0\r\n\r\n",
+        reason(status)
+    )
+}
+
+fn render(req: &Request<Vec<u8>>, r: Response, session: Option<&str>, shared: &Shared) -> String {
+    let mut s = String::with_capacity(256 + r.body.len());
+    let _ = write!(s, "RTSP/1.0 {} {}\r\n", r.status, reason(r.status));
+    if let Some(c) = req.header(&headers::CSEQ) {
+        let c: String = c
+            .as_str()
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .take(10)
+            .collect();
+        let _ = write!(s, "CSeq: {c}\r\n");
+    }
+    let _ = write!(s, "Server: {SERVER}\r\n");
+    if let (Some(id), true) = (session, r.status < 400 || r.status == 455)
+        && !matches!(req.method(), Method::Teardown)
+    {
+        let _ = write!(
+            s,
+            "Session: {id};timeout={}\r\n",
+            shared.cfg.session_timeout.as_secs()
+        );
+    }
+    s.push_str(&r.headers);
+    let _ = write!(s, "Content-Length: {}\r\n\r\n", r.body.len());
+    s.push_str(&String::from_utf8_lossy(&r.body));
+    s
+}
