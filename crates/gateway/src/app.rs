@@ -65,7 +65,6 @@ pub struct Gateway {
     pub registry: Arc<Registry>,
     pub rtsp_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub rtsp_stats: Arc<xlgw_rtsp::ServerStats>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -136,7 +135,6 @@ impl Gateway {
             registry,
             rtsp_addr,
             http_addr,
-            rtsp_stats,
             stop,
             tasks,
         })

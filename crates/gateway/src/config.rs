@@ -11,11 +11,6 @@ use xlgw_model::{AreaCode, Camera, Credentials, DeviceId, Mode, Transport};
 /// A configuration problem, naming the key and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("{0}")]
     Parse(String),
     #[error("`{key}`: {reason}")]
@@ -165,6 +160,7 @@ fn addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 impl Config {
+    #[cfg(test)]
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let f: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         Config::from_file(f)

@@ -64,14 +64,13 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, bool)> {
         ),
         None => (demo::DEMO_CONFIG.to_owned(), true),
     };
-    let mut file: config::FileConfig = toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "config {}: {e}",
-            cli.config
-                .as_ref()
-                .map_or("(demo)".into(), |p| p.display().to_string())
-        )
-    })?;
+    let name = cli
+        .config
+        .as_ref()
+        .map_or("(demo)".into(), |p| p.display().to_string());
+    let mut file: config::FileConfig = toml::from_str(&text)
+        .map_err(|e| config::ConfigError::Parse(e.to_string()))
+        .with_context(|| format!("config {name}"))?;
     if let Some(a) = &cli.rtsp_listen {
         file.server.rtsp_listen = a.clone();
     }
@@ -81,14 +80,7 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, bool)> {
     if let Some(d) = &cli.data_dir {
         file.server.data_dir = d.clone();
     }
-    let cfg = config::Config::from_file(file).with_context(|| {
-        format!(
-            "config {}",
-            cli.config
-                .as_ref()
-                .map_or("(demo)".into(), |p| p.display().to_string())
-        )
-    })?;
+    let cfg = config::Config::from_file(file).with_context(|| format!("config {name}"))?;
     Ok((cfg, demo))
 }
 
