@@ -119,7 +119,15 @@ impl Gateway {
                 })
                 .await;
         });
-        let router = crate::http::router(registry.clone(), rtsp_addr, rtsp_stats.clone());
+        let metrics = Arc::new(xlgw_health::Metrics::new(
+            Arc::new(crate::metrics::GatewaySampler {
+                reg: registry.clone(),
+                rtsp: rtsp_stats.clone(),
+            }),
+            cfg.metrics,
+            env!("CARGO_PKG_VERSION"),
+        ));
+        let router = crate::http::router(registry.clone(), rtsp_addr, rtsp_stats.clone(), metrics);
         let mut rx = stop_rx;
         tasks.spawn(async move {
             let r = axum::serve(http, router)

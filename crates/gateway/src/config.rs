@@ -34,7 +34,24 @@ pub struct FileConfig {
     #[serde(default)]
     pub relay: RelaySection,
     #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
     pub cameras: Vec<CameraEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Per-area camera totals are exported down to this level.
+    pub area_depth: xlgw_model::Level,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            area_depth: xlgw_model::Level::County,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +158,7 @@ pub struct Config {
     pub session_timeout: Duration,
     pub ingest: xlgw_ingest::IngestConfig,
     pub relay: xlgw_relay::HubConfig,
+    pub metrics: xlgw_health::MetricsConfig,
     pub cameras: Vec<Camera>,
 }
 
@@ -260,6 +278,9 @@ impl Config {
             session_timeout: secs("server.session_timeout_secs", s.session_timeout_secs as f64)?,
             ingest,
             relay,
+            metrics: xlgw_health::MetricsConfig {
+                area_depth: f.metrics.area_depth,
+            },
             cameras,
         })
     }

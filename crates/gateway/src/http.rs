@@ -19,21 +19,26 @@ struct Ctx {
     reg: Arc<Registry>,
     rtsp: SocketAddr,
     rtsp_stats: Arc<xlgw_rtsp::ServerStats>,
+    metrics: Arc<xlgw_health::Metrics>,
 }
 
 pub fn router(
     reg: Arc<Registry>,
     rtsp: SocketAddr,
     rtsp_stats: Arc<xlgw_rtsp::ServerStats>,
+    metrics: Arc<xlgw_health::Metrics>,
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/api/v1/cameras", get(cameras))
         .route("/", get(index))
         .with_state(Ctx {
             reg,
             rtsp,
             rtsp_stats,
+            metrics,
         })
 }
 
@@ -90,6 +95,30 @@ pub fn public_host(a: SocketAddr) -> String {
     } else {
         a.to_string()
     }
+}
+
+async fn metrics_text(State(ctx): State<Ctx>) -> impl axum::response::IntoResponse {
+    let m = ctx.metrics.clone();
+    let body = tokio::task::spawn_blocking(move || m.render())
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// Ready once the directory is loaded and both listeners are bound, which
+/// is before this router serves anything; reports what it checked.
+async fn readyz(State(ctx): State<Ctx>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "ready": true,
+        "directory": { "open": true, "cameras": ctx.reg.cameras.len() },
+        "rtsp": { "listen": ctx.rtsp.to_string() },
+    }))
 }
 
 async fn cameras(State(ctx): State<Ctx>) -> Json<Vec<CameraView>> {

@@ -9,6 +9,7 @@ mod app;
 mod config;
 mod demo;
 mod http;
+mod metrics;
 mod sources;
 
 use std::path::PathBuf;

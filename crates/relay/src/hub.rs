@@ -48,6 +48,8 @@ pub struct HubStats {
     pub packets_in: AtomicU64,
     pub bytes_in: AtomicU64,
     pub keyframes: AtomicU64,
+    /// Video frames (access units) received.
+    pub frames: AtomicU64,
     /// Upstream connections that started (the first and every reconnect).
     pub epochs: AtomicU64,
     /// Packets not delivered to some reader because it was behind.
@@ -247,6 +249,9 @@ impl Hub {
             Some(v) if v == track => {
                 c.markers_seen |= p.marker();
                 flush = p.marker() || (!c.markers_seen && c.last_video_ts != Some(p.timestamp));
+                if flush {
+                    self.stats.frames.fetch_add(1, Ordering::Relaxed);
+                }
                 c.last_video_ts = Some(p.timestamp);
                 let insp = codec::inspect(c.codecs[track], &p.payload);
                 if insp.key && c.key_ts != Some(p.timestamp) {

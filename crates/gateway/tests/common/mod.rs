@@ -449,6 +449,30 @@ impl Reader {
     }
 }
 
+/// HTTP GET with curl; returns the body.
+pub fn http_get(url: &str) -> String {
+    let (ok, out, err) = run(
+        Command::new("curl").args(["-sS", "--max-time", "10", url]),
+        Duration::from_secs(15),
+    );
+    assert!(ok, "curl {url}: {err}");
+    out
+}
+
+/// Starts a camera simulator with digest authentication.
+pub fn camsim_auth(port: u16, mounts: &[(&str, &str)], user: &str, password: &str) -> Proc {
+    let mut cmd = Command::new(camsim_bin());
+    cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
+    for (path, clipname) in mounts {
+        cmd.arg("--mount")
+            .arg(format!("/{path}={}", clip(clipname).display()));
+    }
+    cmd.args(["--user", user, "--password", password]);
+    let p = Proc::spawn(cmd);
+    p.wait_stdout("READY", Duration::from_secs(20));
+    p
+}
+
 /// Established TCP connections to `port` on loopback, from `ss`.
 pub fn connections_to(port: u16) -> usize {
     let out = Command::new("ss")
