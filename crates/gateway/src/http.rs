@@ -31,7 +31,10 @@ pub fn router(
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route(
+            "/metrics",
+            get(metrics_text).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/api/v1/cameras", get(cameras))
         .route("/", get(index))
         .with_state(Ctx {

@@ -2,6 +2,8 @@
 //! binary → real clients (ffprobe/ffmpeg over TCP and UDP, GStreamer's
 //! rtspsrc) and our own checking readers.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

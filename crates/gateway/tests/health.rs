@@ -2,6 +2,8 @@
 //! project's deploy/prometheus.yml and alert rules; promtool checks the
 //! rules and a live /metrics; credentials never reach /metrics or the API.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

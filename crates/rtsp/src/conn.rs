@@ -128,6 +128,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut sock: TcpStream, peer: Socket
     stats.connections_total.fetch_add(1, Ordering::Relaxed);
     stats.connections_open.fetch_add(1, Ordering::Relaxed);
     let _ = sock.set_nodelay(true);
+    // The send buffer is left to the kernel's autotuning: a reader that stops
+    // reading advertises a zero window, so the buffer stays small on real
+    // networks and the write timeout notices the stall within seconds.
     let local = sock.local_addr().unwrap_or(shared.cfg.listen);
     let mut conn = Conn {
         shared,
@@ -163,7 +166,7 @@ impl Conn {
                     loop {
                         match next_message(&buf) {
                             Next::Incomplete => break,
-                            Next::Interleaved { consumed, .. } | Next::Response(consumed) => {
+                            Next::Interleaved { consumed, .. } | Next::Response(consumed) | Next::Skip(consumed) => {
                                 buf.advance(consumed);
                                 self.last_request = Instant::now();
                             }
@@ -239,19 +242,25 @@ impl Conn {
 
     fn deadline(&self, partial_since: Option<Instant>, playing: bool) -> Instant {
         let cfg = &self.shared.cfg;
-        let mut d = self.last_request
-            + if playing {
-                cfg.session_timeout
-            } else {
-                cfg.idle_timeout
-            };
+        let now = Instant::now();
+        let udp = self.session.as_ref().is_some_and(|s| s.kind == Kind::Udp);
+        // A TCP reader that plays is alive while its connection is: only
+        // the write timeout (enforced on each write) applies. Far future.
+        let mut d = now + Duration::from_secs(3600);
+        if !playing {
+            d = self.last_request + cfg.idle_timeout;
+        } else if udp {
+            // UDP liveness comes from requests or RTCP: look again every few
+            // seconds, never in the past (that would spin).
+            d = (self.last_request + cfg.session_timeout)
+                .max(now)
+                .min(now + Duration::from_secs(5));
+        }
         if let Some(p) = partial_since {
             d = d.min(p + cfg.request_timeout);
         }
-        if playing && self.session.as_ref().is_some_and(|s| s.kind == Kind::Udp) {
-            d = d.min(Instant::now() + Duration::from_secs(5));
-        }
-        d
+        // Never a deadline in the past without a reason to act on it.
+        d.max(now + Duration::from_millis(10))
     }
 
     /// A UDP session is alive while requests or RTCP keep coming.

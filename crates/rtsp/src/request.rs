@@ -16,6 +16,8 @@ pub enum Next {
     Interleaved { channel: u8, consumed: usize },
     /// A response from the client (some send one to our keepalive); ignored.
     Response(usize),
+    /// Bytes to skip: empty lines between messages (CRLF keepalives).
+    Skip(usize),
     /// More bytes are needed.
     Incomplete,
     /// The request is larger than [`MAX_REQUEST_BYTES`].
@@ -28,6 +30,13 @@ pub enum Next {
 pub fn next_message(buf: &[u8]) -> Next {
     if buf.is_empty() {
         return Next::Incomplete;
+    }
+    let blank = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if blank > 0 {
+        return Next::Skip(blank);
     }
     if buf[0] == b'$' {
         if buf.len() < 4 {
@@ -85,8 +94,9 @@ fn declared_too_large(buf: &[u8]) -> bool {
         let k = kv.next().unwrap_or("").trim();
         let v = kv.next().unwrap_or("").trim();
         k.eq_ignore_ascii_case("content-length")
-            && v.parse::<u64>()
-                .map_or(true, |n| n as usize + end + 4 > MAX_REQUEST_BYTES)
+            && v.parse::<u64>().map_or(true, |n| {
+                n.saturating_add(end as u64 + 4) > MAX_REQUEST_BYTES as u64
+            })
     })
 }
 
@@ -149,6 +159,11 @@ mod tests {
         let body =
             b"SET_PARAMETER rtsp://h/a RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 999999\r\n\r\n";
         assert!(matches!(next_message(body), Next::TooLarge));
+        let huge = format!(
+            "SET_PARAMETER rtsp://h/a RTSP/1.0\r\nCSeq: 1\r\nContent-Length: {}\r\n\r\n",
+            u64::MAX
+        );
+        assert!(matches!(next_message(huge.as_bytes()), Next::TooLarge));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! GStreamer camera simulator), free ports, and a small RTSP reader that
 //! checks what it receives.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -409,10 +409,10 @@ impl Reader {
             return;
         };
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
-        if let Some(l) = t.last_seq {
-            if seq != l.wrapping_add(1) {
-                t.gaps += 1;
-            }
+        if let Some(l) = t.last_seq
+            && seq != l.wrapping_add(1)
+        {
+            t.gaps += 1;
         }
         if t.first_key.is_none() {
             let codec = self
