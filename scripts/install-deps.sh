@@ -11,6 +11,8 @@ PKGS=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg iproute2 procps curl
   prometheus
+  postgresql
+  chromium chromium-driver fonts-wqy-microhei
 )
 
 missing=()

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# A private PostgreSQL for the catalogue's contract tests.
+eval "export $(bash scripts/postgres-test.sh)"
+echo "postgres for tests: ${XLGW_TEST_POSTGRES%%@*}@…"
 
 export CARGO_TERM_COLOR=never
 echo "== fmt"
@@ -13,6 +16,7 @@ echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== build"
 cargo build --workspace --bins
+export XLGW_CAMSIM="$PWD/target/debug/xlgw-camsim"
 echo "== test"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 echo "== summary"

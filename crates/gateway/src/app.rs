@@ -1,68 +1,118 @@
-//! Wiring: one relay hub and one ingest supervisor per camera, the RTSP
-//! server resolving paths to hubs, the HTTP server, and shutdown.
+//! Wiring: the catalogue (store + in-memory index), one relay hub and one
+//! ingest supervisor per camera, the RTSP server resolving paths to hubs,
+//! the HTTP server, and shutdown.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use xlgw_ingest::{CameraHandle, Opener};
-use xlgw_model::{Camera, DeviceId, Mode};
-use xlgw_relay::Hub;
+use xlgw_directory::{CameraRecord, CameraSource, DirectoryError, Store};
+use xlgw_ingest::Opener;
+use xlgw_model::{DeviceId, Mode};
 use xlgw_rtsp::{Resolved, Server, ServerConfig, StreamError, Streams};
 
+use crate::catalog::{AreaIndex, Catalog};
 use crate::config::Config;
 
-/// A camera being served.
-pub struct Served {
-    pub camera: Camera,
-    pub hub: Arc<Hub>,
-    pub handle: CameraHandle,
-}
-
-/// Every camera of the gateway, by id.
-pub struct Registry {
-    pub cameras: HashMap<DeviceId, Served>,
-    pub start_timeout: std::time::Duration,
-}
-
-struct RtspStreams(Arc<Registry>);
+struct RtspStreams(Arc<Catalog>);
 
 impl Streams for RtspStreams {
     fn open(&self, path: &str) -> BoxFuture<'static, Result<Resolved, StreamError>> {
-        let reg = self.0.clone();
+        let cat = self.0.clone();
         let id = DeviceId::parse(path);
         Box::pin(async move {
             let id = id.map_err(|_| StreamError::NotFound)?;
-            let s = reg.cameras.get(&id).ok_or(StreamError::NotFound)?;
-            if s.camera.mode == Mode::OnDemand {
-                s.handle.demand();
-            }
+            let s = cat.get(&id).ok_or(StreamError::NotFound)?;
+            if s.record.camera.mode == Mode::OnDemand
+                && let Some(h) = s.handle.lock().as_ref() {
+                    h.demand();
+                }
             let hub = s.hub.clone();
-            if tokio::time::timeout(reg.start_timeout, hub.ready())
+            if tokio::time::timeout(cat.start_timeout, hub.ready())
                 .await
                 .is_err()
             {
-                let st = s.handle.status();
+                let state = s.status().map_or("stopped", |st| st.state.as_str());
                 return Err(StreamError::Unavailable(format!(
-                    "camera {} not ready within {:?} (state {})",
-                    id,
-                    reg.start_timeout,
-                    st.state.as_str()
+                    "camera {id} not ready within {:?} (state {state})",
+                    cat.start_timeout
                 )));
             }
             Ok(Resolved {
                 hub,
-                name: s.camera.name.clone(),
+                name: s.record.camera.name.clone(),
             })
         })
     }
 }
 
+/// Opens the catalogue store named by the config.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let target = match &cfg.database {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&cfg.data_dir)
+                .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+            cfg.data_dir.join("xlgw.db").display().to_string()
+        }
+    };
+    let store = xlgw_directory::open(&target)
+        .await
+        .with_context(|| format!("opening the catalogue {}", redact_db(&target)))?;
+    let loaded = xlgw_directory::ensure_default_areas(store.as_ref())
+        .await
+        .context("loading the Guangxi area tree")?;
+    if loaded > 0 {
+        tracing::info!(areas = loaded, "area tree loaded (first start)");
+    }
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_db(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Stores the config file's cameras (source `config`) and removes config
+/// cameras that left the file. A bad row names its `cameras[N]` key.
+async fn sync_config_cameras(store: &dyn Store, cfg: &Config) -> anyhow::Result<()> {
+    let records: Vec<CameraRecord> = cfg
+        .cameras
+        .iter()
+        .map(|c| CameraRecord::new(c.clone(), CameraSource::Config))
+        .collect();
+    if !records.is_empty()
+        && let Err(e) = store.upsert_cameras(&records).await {
+            if let DirectoryError::Rows(rows) = &e
+                && let Some(r) = rows.first() {
+                    anyhow::bail!("`cameras[{}].{}`: {}", r.row, r.field, r.message);
+                }
+            return Err(e).context("storing the config's cameras");
+        }
+    let keep: Vec<DeviceId> = cfg.cameras.iter().map(|c| c.id).collect();
+    let removed = store
+        .delete_cameras_by_source(CameraSource::Config, &keep)
+        .await
+        .context("removing cameras that left the config")?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "cameras removed from the config were removed from the catalogue"
+        );
+    }
+    Ok(())
+}
+
 /// A running gateway.
 pub struct Gateway {
-    pub registry: Arc<Registry>,
+    pub catalog: Arc<Catalog>,
     pub rtsp_addr: SocketAddr,
     pub http_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
@@ -71,26 +121,26 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(cfg: Config, opener: Arc<dyn Opener>) -> anyhow::Result<Gateway> {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-        let mut cameras = HashMap::new();
-        for cam in &cfg.cameras {
-            let hub = Hub::new(cfg.relay);
-            let handle =
-                xlgw_ingest::spawn(cam.clone(), hub.clone(), opener.clone(), cfg.ingest.clone());
-            cameras.insert(
-                cam.id,
-                Served {
-                    camera: cam.clone(),
-                    hub,
-                    handle,
-                },
-            );
-        }
-        let registry = Arc::new(Registry {
-            cameras,
+        let store = open_store(&cfg).await?;
+        sync_config_cameras(store.as_ref(), &cfg).await?;
+        let areas = store.areas().await.context("reading the area tree")?;
+        let records = store.cameras().await.context("reading the cameras")?;
+        let catalog = Arc::new(Catalog {
+            areas: parking_lot::RwLock::new(Arc::new(AreaIndex::build(areas))),
+            cameras: parking_lot::RwLock::new(Default::default()),
+            store,
+            opener,
+            ingest: cfg.ingest.clone(),
+            hub: cfg.relay,
             start_timeout: cfg.ingest.start_timeout,
+            write: tokio::sync::Mutex::new(()),
         });
+        let n = records.len();
+        for r in records {
+            catalog.serve(r).await;
+        }
+        tracing::info!(cameras = n, "catalogue loaded");
+
         let server_cfg = ServerConfig {
             listen: cfg.rtsp_listen,
             udp_rtp_port: cfg.udp_rtp_port,
@@ -99,7 +149,7 @@ impl Gateway {
             write_timeout: cfg.relay.queue.write_timeout,
             ..ServerConfig::default()
         };
-        let server = Server::bind(server_cfg, Arc::new(RtspStreams(registry.clone())))
+        let server = Server::bind(server_cfg, Arc::new(RtspStreams(catalog.clone())))
             .await
             .with_context(|| format!("binding RTSP on {}", cfg.rtsp_listen))?;
         let rtsp_addr = server.local_addr()?;
@@ -121,13 +171,18 @@ impl Gateway {
         });
         let metrics = Arc::new(xlgw_health::Metrics::new(
             Arc::new(crate::metrics::GatewaySampler {
-                reg: registry.clone(),
+                catalog: catalog.clone(),
                 rtsp: rtsp_stats.clone(),
             }),
             cfg.metrics,
             env!("CARGO_PKG_VERSION"),
         ));
-        let router = crate::http::router(registry.clone(), rtsp_addr, rtsp_stats.clone(), metrics);
+        let router = crate::http::router(crate::http::Ctx {
+            catalog: catalog.clone(),
+            rtsp: rtsp_addr,
+            rtsp_stats,
+            metrics,
+        });
         let mut rx = stop_rx;
         tasks.spawn(async move {
             let r = axum::serve(http, router)
@@ -140,7 +195,7 @@ impl Gateway {
             }
         });
         Ok(Gateway {
-            registry,
+            catalog,
             rtsp_addr,
             http_addr,
             stop,
@@ -152,10 +207,7 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
-        if let Ok(reg) = Arc::try_unwrap(self.registry) {
-            for (_, s) in reg.cameras {
-                s.handle.shutdown().await;
-            }
-        }
+        self.catalog.shutdown().await;
+        self.catalog.store.close().await;
     }
 }

@@ -36,7 +36,17 @@ pub struct FileConfig {
     #[serde(default)]
     pub metrics: MetricsSection,
     #[serde(default)]
+    pub directory: DirectorySection,
+    #[serde(default)]
     pub cameras: Vec<CameraEntry>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// `postgres://user:pass@host/db`, or a SQLite file path. Default: the
+    /// SQLite file `xlgw.db` under the data dir.
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +163,7 @@ pub struct Config {
     pub rtsp_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub database: Option<String>,
     pub udp_rtp_port: Option<u16>,
     pub max_connections: usize,
     pub session_timeout: Duration,
@@ -273,6 +284,7 @@ impl Config {
             rtsp_listen: addr("server.rtsp_listen", &s.rtsp_listen)?,
             http_listen: addr("server.http_listen", &s.http_listen)?,
             data_dir: s.data_dir.clone(),
+            database: f.directory.database.clone(),
             udp_rtp_port: s.udp.then_some(s.udp_rtp_port),
             max_connections: s.max_connections,
             session_timeout: secs("server.session_timeout_secs", s.session_timeout_secs as f64)?,

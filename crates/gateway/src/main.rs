@@ -5,7 +5,9 @@
 //! It holds wiring only: protocol, relay and ingest logic live in their
 //! crates, and nothing depends on this one.
 
+mod api;
 mod app;
+mod catalog;
 mod config;
 mod demo;
 mod http;
@@ -36,9 +38,42 @@ struct Cli {
     /// Data directory, overriding the configuration.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Catalogue database: `postgres://user:pass@host/db` or a SQLite file
+    /// (default: xlgw.db in the data dir), overriding the configuration.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage the area tree.
+    Areas {
+        #[command(subcommand)]
+        action: AreasAction,
+    },
+    /// Manage cameras in the catalogue.
+    Cameras {
+        #[command(subcommand)]
+        action: CamerasAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AreasAction {
+    /// Load a province's tree from a CSV (code,name,level,parent).
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CamerasAction {
+    /// Register cameras from a CSV (id,name,area,url,username,password,transport,mode,tags,latitude,longitude),
+    /// all or nothing, idempotent by id.
+    Import { file: PathBuf },
 }
 
 fn main() {
@@ -49,6 +84,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
         eprintln!("xlgw: {e:#}");
@@ -81,6 +117,9 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, bool)> {
     if let Some(d) = &cli.data_dir {
         file.server.data_dir = d.clone();
     }
+    if let Some(db) = &cli.database {
+        file.directory.database = Some(db.clone());
+    }
     let cfg = config::Config::from_file(file).with_context(|| format!("config {name}"))?;
     Ok((cfg, demo))
 }
@@ -96,6 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .thread_name("xlgw")
         .build()
         .context("starting the runtime")?;
+    if let Some(cmd) = &cli.command {
+        return rt.block_on(admin(cmd, &cfg));
+    }
     rt.block_on(async move {
         let clips = sources::embedded_clips().context("loading embedded clips")?;
         let opener = Arc::new(sources::Sources::new(clips));
@@ -109,16 +151,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             gw.http_addr
         );
         println!("operator page: http://{}/", http::public_host(gw.http_addr));
-        let mut cams: Vec<_> = gw.registry.cameras.values().collect();
-        cams.sort_by_key(|s| (s.camera.area.level(), s.camera.id));
-        for s in cams {
+        let mut cams: Vec<_> = gw
+            .catalog
+            .cameras
+            .read()
+            .values()
+            .map(|s| s.record.camera.clone())
+            .collect();
+        cams.sort_by_key(|c| (c.area.level(), c.id));
+        let total = cams.len();
+        for c in cams.iter().take(20) {
             println!(
                 "  {:<9} {:<14} {}  ffplay -rtsp_transport tcp rtsp://{}/{}",
-                s.camera.area.level().as_str(),
-                s.camera.area.to_string(),
-                s.camera.name,
+                c.area.level().as_str(),
+                c.area.to_string(),
+                c.name,
                 host,
-                s.camera.id
+                c.id
+            );
+        }
+        if total > 20 {
+            println!(
+                "  … and {} more cameras: http://{}/api/v1/cameras",
+                total - 20,
+                http::public_host(gw.http_addr)
             );
         }
         use std::io::Write as _;
@@ -128,6 +184,74 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         gw.shutdown().await;
         Ok(())
     })
+}
+
+/// `xlgw areas import` and `xlgw cameras import`: write to the catalogue
+/// and exit. A running gateway picks the changes up at its next start.
+async fn admin(cmd: &Command, cfg: &config::Config) -> anyhow::Result<()> {
+    let store = app::open_store(cfg).await?;
+    match cmd {
+        Command::Areas {
+            action: AreasAction::Import { file },
+        } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let areas = xlgw_directory::parse_areas_csv(&text)
+                .with_context(|| format!("parsing {}", file.display()))?;
+            let n = store.import_areas(&areas).await.context("storing areas")?;
+            println!("{n} areas imported from {}", file.display());
+        }
+        Command::Cameras {
+            action: CamerasAction::Import { file },
+        } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (rows, errors) = xlgw_directory::parse_cameras_csv(&text);
+            if !errors.is_empty() {
+                for e in errors.iter().take(50) {
+                    eprintln!(
+                        "row {} ({}): {}: {}",
+                        e.row,
+                        e.id.as_deref().unwrap_or("-"),
+                        e.field,
+                        e.message
+                    );
+                }
+                anyhow::bail!(
+                    "{} bad row(s) in {}; nothing was stored",
+                    errors.len(),
+                    file.display()
+                );
+            }
+            let records =
+                xlgw_directory::assign_ids(store.as_ref(), rows, xlgw_directory::CameraSource::Api)
+                    .await?;
+            match store.upsert_cameras(&records).await {
+                Ok(r) => println!(
+                    "{} cameras: {} inserted, {} updated, {} unchanged",
+                    records.len(),
+                    r.inserted,
+                    r.updated,
+                    r.unchanged
+                ),
+                Err(xlgw_directory::DirectoryError::Rows(rows)) => {
+                    for e in rows.iter().take(50) {
+                        eprintln!(
+                            "row {} ({}): {}: {}",
+                            e.row,
+                            e.id.as_deref().unwrap_or("-"),
+                            e.field,
+                            e.message
+                        );
+                    }
+                    anyhow::bail!("{} bad row(s); nothing was stored", rows.len());
+                }
+                Err(e) => return Err(e).context("storing cameras"),
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn wait_for_signal() {

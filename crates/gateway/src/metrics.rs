@@ -4,42 +4,49 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::catalog::Catalog;
 use xlgw_health::{CameraSample, GatewaySample, Sampler};
-use xlgw_ingest::CameraState;
-
-use crate::app::Registry;
 
 pub struct GatewaySampler {
-    pub reg: Arc<Registry>,
+    pub catalog: Arc<Catalog>,
     pub rtsp: Arc<xlgw_rtsp::ServerStats>,
 }
 
 impl Sampler for GatewaySampler {
     fn cameras(&self, out: &mut Vec<CameraSample>) {
-        for s in self.reg.cameras.values() {
-            let st = s.handle.status();
-            let is = s.handle.stats();
-            let hs = s.hub.stats();
-            let state = st.state.as_str();
-            let up = match st.state {
-                CameraState::Online => true,
-                CameraState::Idle => st.last_error.is_none(),
-                _ => false,
+        let cams = self.catalog.cameras.read();
+        for s in cams.values() {
+            let (state, reconnects, up) = match s.status() {
+                Some(st) => {
+                    let up = match st.state {
+                        xlgw_ingest::CameraState::Online => true,
+                        xlgw_ingest::CameraState::Idle => st.last_error.is_none(),
+                        _ => false,
+                    };
+                    (st.state.as_str(), st.reconnects, up)
+                }
+                None => ("offline", 0, false),
             };
+            let hs = s.hub.stats();
+            let is = s.stats();
+            let c = &s.record.camera;
             out.push(CameraSample {
-                id: s.camera.id.to_string(),
-                name: s.camera.name.clone(),
-                area: Some(s.camera.area),
-                mode: s.camera.mode.as_str(),
-                transport: s.camera.transport.as_str(),
+                id: c.id.to_string(),
+                name: c.name.clone(),
+                area: Some(c.area),
+                mode: c.mode.as_str(),
+                transport: c.transport.as_str(),
                 state,
                 up,
-                reconnects: is.reconnects(),
-                last_frame_age: is.since_last_packet().map(|d| d.as_secs_f64()),
-                bytes: is.bytes(),
-                packets: is.packets(),
-                lost: is.lost(),
-                jitter_seconds: is.jitter_seconds(),
+                reconnects,
+                last_frame_age: is
+                    .as_ref()
+                    .and_then(|i| i.since_last_packet())
+                    .map(|d| d.as_secs_f64()),
+                bytes: is.as_ref().map_or(0, |i| i.bytes()),
+                packets: is.as_ref().map_or(0, |i| i.packets()),
+                lost: is.as_ref().map_or(0, |i| i.lost()),
+                jitter_seconds: is.as_ref().map_or(0.0, |i| i.jitter_seconds()),
                 frames: hs.frames.load(Ordering::Relaxed),
                 keyframes: hs.keyframes.load(Ordering::Relaxed),
                 readers: s.hub.reader_count() as u64,
@@ -61,7 +68,7 @@ impl Sampler for GatewaySampler {
             sent_bytes: r.bytes_out.load(Ordering::Relaxed),
             sent_packets: r.packets_out.load(Ordering::Relaxed),
             requests: r.requests(),
-            directory_cameras: self.reg.cameras.len() as u64,
+            directory_cameras: self.catalog.cameras.read().len() as u64,
         }
     }
 }

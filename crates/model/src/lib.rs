@@ -10,5 +10,5 @@ mod camera;
 mod device;
 
 pub use area::{AreaCode, AreaError, Level};
-pub use camera::{Camera, CameraError, Credentials, Mode, Transport};
+pub use camera::{Camera, CameraError, Credentials, Mode, Transport, validate_url};
 pub use device::{DeviceId, DeviceIdError, DeviceType};

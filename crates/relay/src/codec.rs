@@ -287,3 +287,239 @@ mod tests {
         );
     }
 }
+
+/// Picture size and codec facts read from a sequence parameter set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PictureSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Bit reader over an RBSP (emulation prevention bytes removed).
+struct Bits {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Bits {
+    fn new(nal_payload: &[u8]) -> Bits {
+        let mut data = Vec::with_capacity(nal_payload.len());
+        let mut zeros = 0;
+        for &b in nal_payload {
+            if zeros >= 2 && b == 3 {
+                zeros = 0;
+                continue;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            data.push(b);
+        }
+        Bits { data, pos: 0 }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        let byte = *self.data.get(self.pos / 8)?;
+        let b = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(u32::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            v = (v << 1) | self.bit()?;
+        }
+        Some(v)
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.pos += n;
+        (self.pos <= self.data.len() * 8).then_some(())
+    }
+
+    /// Exp-Golomb unsigned; bounded to 31 leading zeros.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        if zeros == 0 {
+            return Some(0);
+        }
+        let rest = self.bits(zeros)?;
+        Some(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
+    }
+
+    fn se(&mut self) -> Option<i32> {
+        let k = self.ue()?;
+        Some(if k % 2 == 1 {
+            (k / 2 + 1) as i32
+        } else {
+            -((k / 2) as i32)
+        })
+    }
+}
+
+/// Width and height from an H.264 SPS NAL unit (with its header byte).
+pub fn h264_sps_size(sps: &[u8]) -> Option<PictureSize> {
+    let mut r = Bits::new(sps.get(1..)?);
+    let profile = r.bits(8)?;
+    r.skip(16)?; // constraint flags, level
+    r.ue()?; // sps id
+    let mut chroma = 1;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma = r.ue()?;
+        if chroma == 3 {
+            r.skip(1)?;
+        }
+        r.ue()?;
+        r.ue()?;
+        r.skip(1)?;
+        if r.bit()? == 1 {
+            let lists = if chroma == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bit()? == 1 {
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i32, 8i32);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + r.se()? + 256) % 256;
+                        }
+                        if next != 0 {
+                            last = next;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num
+    match r.ue()? {
+        0 => {
+            r.ue()?;
+        }
+        1 => {
+            r.skip(1)?;
+            r.se()?;
+            r.se()?;
+            let n = r.ue()?;
+            if n > 255 {
+                return None;
+            }
+            for _ in 0..n {
+                r.se()?;
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.skip(1)?;
+    let w_mbs = r.ue()?.checked_add(1)?;
+    let h_units = r.ue()?.checked_add(1)?;
+    let frame_mbs_only = r.bit()?;
+    if frame_mbs_only == 0 {
+        r.skip(1)?;
+    }
+    r.skip(1)?;
+    let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
+    if r.bit()? == 1 {
+        cl = r.ue()?;
+        cr = r.ue()?;
+        ct = r.ue()?;
+        cb = r.ue()?;
+    }
+    let (sub_w, sub_h) = match chroma {
+        1 => (2, 2),
+        2 => (2, 1),
+        _ => (1, 1),
+    };
+    let crop_x = sub_w;
+    let crop_y = sub_h * (2 - frame_mbs_only);
+    let width = (w_mbs * 16).checked_sub((cl + cr).checked_mul(crop_x)?)?;
+    let height =
+        ((2 - frame_mbs_only) * h_units * 16).checked_sub((ct + cb).checked_mul(crop_y)?)?;
+    (width > 0 && height > 0 && width <= 16384 && height <= 16384)
+        .then_some(PictureSize { width, height })
+}
+
+/// Width and height from an H.265 SPS NAL unit (with its two header bytes).
+pub fn h265_sps_size(sps: &[u8]) -> Option<PictureSize> {
+    let mut r = Bits::new(sps.get(2..)?);
+    r.skip(4)?; // vps id
+    let max_sub_layers = r.bits(3)?;
+    r.skip(1)?;
+    // profile_tier_level: general part is 88 bits, then the level.
+    r.skip(88)?;
+    r.skip(8)?;
+    let mut profile_present = [0u32; 8];
+    let mut level_present = [0u32; 8];
+    for i in 0..max_sub_layers as usize {
+        profile_present[i] = r.bit()?;
+        level_present[i] = r.bit()?;
+    }
+    if max_sub_layers > 0 {
+        r.skip(2 * (8 - max_sub_layers as usize))?;
+    }
+    for i in 0..max_sub_layers as usize {
+        if profile_present[i] == 1 {
+            r.skip(88)?;
+        }
+        if level_present[i] == 1 {
+            r.skip(8)?;
+        }
+    }
+    r.ue()?; // sps id
+    let chroma = r.ue()?;
+    if chroma == 3 {
+        r.skip(1)?;
+    }
+    let mut width = r.ue()?;
+    let mut height = r.ue()?;
+    if r.bit()? == 1 {
+        let (sub_w, sub_h) = match chroma {
+            1 => (2, 2),
+            2 => (2, 1),
+            _ => (1, 1),
+        };
+        let (l, rr, t, b) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
+        width = width.checked_sub((l + rr).checked_mul(sub_w)?)?;
+        height = height.checked_sub((t + b).checked_mul(sub_h)?)?;
+    }
+    (width > 0 && height > 0 && width <= 16384 && height <= 16384)
+        .then_some(PictureSize { width, height })
+}
+
+#[cfg(test)]
+mod sps_tests {
+    use super::*;
+
+    #[test]
+    fn h264_sizes() {
+        // 1280x720 High profile, from an x264 stream.
+        let sps = base64::engine::general_purpose::STANDARD
+            .decode("Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=")
+            .unwrap();
+        assert_eq!(
+            h264_sps_size(&sps),
+            Some(PictureSize {
+                width: 1280,
+                height: 720
+            })
+        );
+    }
+
+    #[test]
+    fn garbage_gives_none_not_panic() {
+        for n in 0..40usize {
+            let v: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+            let _ = h264_sps_size(&v);
+            let _ = h265_sps_size(&v);
+        }
+        assert_eq!(h264_sps_size(&[0x67]), None);
+    }
+}

@@ -116,3 +116,29 @@ async fn paced_stream_follows_the_clock() {
         "{el:?}"
     );
 }
+
+#[test]
+fn sps_sizes_of_every_clip() {
+    use xlgw_relay::codec::{PictureSize, h264_sps_size, h265_sps_size};
+    for (name, w, h) in [
+        ("h264-aac-720p", 1280, 720),
+        ("h264-aac-1080p", 1920, 1080),
+        ("h265-pcma-720p", 1280, 720),
+        ("h265-pcma-1080p", 1920, 1080),
+    ] {
+        let c = clip(name);
+        let sps = c.sps.clone().unwrap();
+        let size = match c.info.video_codec {
+            VideoCodec::H264 => h264_sps_size(&sps),
+            VideoCodec::H265 => h265_sps_size(&sps),
+        };
+        assert_eq!(
+            size,
+            Some(PictureSize {
+                width: w,
+                height: h
+            }),
+            "{name}"
+        );
+    }
+}

@@ -152,7 +152,12 @@ impl Gw {
 /// Starts the gateway with `cameras` (TOML `[[cameras]]` blocks) and extra
 /// top-level sections.
 pub fn gateway(extra: &str, cameras: &str) -> Gw {
-    let dir = tempfile::tempdir().expect("tempdir");
+    gateway_in(tempfile::tempdir().expect("tempdir"), extra, cameras)
+}
+
+/// Like [`gateway`], in a given directory (its data dir persists across
+/// restarts when the same directory is passed again).
+pub fn gateway_in(dir: tempfile::TempDir, extra: &str, cameras: &str) -> Gw {
     let rtsp = free_port();
     let http = free_port();
     let udp = free_port();
@@ -447,6 +452,41 @@ impl Reader {
             }
         }
     }
+}
+
+/// An HTTP request with curl: (status, body).
+pub fn http(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+        url,
+    ]);
+    let tmp = tempfile::NamedTempFile::new().expect("tmp");
+    if let Some(b) = body {
+        std::fs::write(tmp.path(), b).expect("write body");
+        cmd.arg("--data-binary")
+            .arg(format!("@{}", tmp.path().display()));
+    }
+    if let Some(ct) = content_type {
+        cmd.args(["-H", &format!("Content-Type: {ct}")]);
+    }
+    let (ok, out, err) = run(&mut cmd, Duration::from_secs(30));
+    assert!(ok, "curl {method} {url}: {err}");
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
 /// HTTP GET with curl; returns the body.
