@@ -200,9 +200,11 @@ impl Store for SqliteStore {
         let stored = existing_areas(&mut tx, &outside).await?;
         for (i, a) in areas.iter().enumerate() {
             if let Some(p) = a.parent
-                && !in_batch.contains(&p) && !stored.contains(&p.to_string()) {
-                    errors.push(parent_missing(i, a, p));
-                }
+                && !in_batch.contains(&p)
+                && !stored.contains(&p.to_string())
+            {
+                errors.push(parent_missing(i, a, p));
+            }
         }
         if !errors.is_empty() {
             tx.rollback().await?;

@@ -275,13 +275,14 @@ async fn list(
     let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
     let area = q.area.as_deref().map(parse_area).transpose()?;
     if let Some(a) = area
-        && !ctx.catalog.areas.read().nodes.contains_key(&a) {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_area",
-                format!("area {a} is not in the directory"),
-            ));
-        }
+        && !ctx.catalog.areas.read().nodes.contains_key(&a)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_area",
+            format!("area {a} is not in the directory"),
+        ));
+    }
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s @ ("online" | "offline" | "connecting" | "idle")) => Some(s.to_owned()),
@@ -334,9 +335,10 @@ async fn list(
                 continue;
             }
             if let Some(t) = &text
-                && !c.name.to_lowercase().contains(t.as_str()) {
-                    continue;
-                }
+                && !c.name.to_lowercase().contains(t.as_str())
+            {
+                continue;
+            }
             if let Some(st) = &status {
                 let now = s.status().map_or("offline", |x| x.state.as_str());
                 if now != st {
@@ -519,14 +521,14 @@ async fn store_rows(
             && cat
                 .get(&id)
                 .is_some_and(|s| s.record.source == CameraSource::Config)
-            {
-                errors.push(RowError {
-                    row: i,
-                    id: Some(id.to_string()),
-                    field: "id".into(),
-                    message: "camera comes from the config file; change it there".into(),
-                });
-            }
+        {
+            errors.push(RowError {
+                row: i,
+                id: Some(id.to_string()),
+                field: "id".into(),
+                message: "camera comes from the config file; change it there".into(),
+            });
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::rows(errors));

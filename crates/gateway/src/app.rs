@@ -25,9 +25,10 @@ impl Streams for RtspStreams {
             let id = id.map_err(|_| StreamError::NotFound)?;
             let s = cat.get(&id).ok_or(StreamError::NotFound)?;
             if s.record.camera.mode == Mode::OnDemand
-                && let Some(h) = s.handle.lock().as_ref() {
-                    h.demand();
-                }
+                && let Some(h) = s.handle.lock().as_ref()
+            {
+                h.demand();
+            }
             let hub = s.hub.clone();
             if tokio::time::timeout(cat.start_timeout, hub.ready())
                 .await
@@ -89,13 +90,15 @@ async fn sync_config_cameras(store: &dyn Store, cfg: &Config) -> anyhow::Result<
         .map(|c| CameraRecord::new(c.clone(), CameraSource::Config))
         .collect();
     if !records.is_empty()
-        && let Err(e) = store.upsert_cameras(&records).await {
-            if let DirectoryError::Rows(rows) = &e
-                && let Some(r) = rows.first() {
-                    anyhow::bail!("`cameras[{}].{}`: {}", r.row, r.field, r.message);
-                }
-            return Err(e).context("storing the config's cameras");
+        && let Err(e) = store.upsert_cameras(&records).await
+    {
+        if let DirectoryError::Rows(rows) = &e
+            && let Some(r) = rows.first()
+        {
+            anyhow::bail!("`cameras[{}].{}`: {}", r.row, r.field, r.message);
         }
+        return Err(e).context("storing the config's cameras");
+    }
     let keep: Vec<DeviceId> = cfg.cameras.iter().map(|c| c.id).collect();
     let removed = store
         .delete_cameras_by_source(CameraSource::Config, &keep)

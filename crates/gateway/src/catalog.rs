@@ -130,16 +130,17 @@ impl Served {
         let mut codec_name = None;
         let mut size = None;
         if let Some((info, _)) = self.hub.info()
-            && let Some(v) = info.video_track() {
-                let t = &info.tracks[v];
-                codec_name = Some(t.encoding.clone());
-                let ps = codec::params_from_fmtp(t.codec(), t.fmtp.as_deref().unwrap_or(""));
-                size = ps.sps.as_ref().and_then(|sps| match t.codec() {
-                    Codec::H264 => codec::h264_sps_size(sps),
-                    Codec::H265 => codec::h265_sps_size(sps),
-                    _ => None,
-                });
-            }
+            && let Some(v) = info.video_track()
+        {
+            let t = &info.tracks[v];
+            codec_name = Some(t.encoding.clone());
+            let ps = codec::params_from_fmtp(t.codec(), t.fmtp.as_deref().unwrap_or(""));
+            size = ps.sps.as_ref().and_then(|sps| match t.codec() {
+                Codec::H264 => codec::h264_sps_size(sps),
+                Codec::H265 => codec::h265_sps_size(sps),
+                _ => None,
+            });
+        }
         let hs = self.hub.stats();
         let frames = hs.frames.load(Ordering::Relaxed);
         let bytes = hs.bytes_in.load(Ordering::Relaxed);
@@ -219,9 +220,10 @@ impl Catalog {
             cams.get(&id).cloned()
         };
         if let Some(old) = &old
-            && old.record.same_content(&record) {
-                return;
-            }
+            && old.record.same_content(&record)
+        {
+            return;
+        }
         let hub = Hub::new(self.hub);
         let handle = xlgw_ingest::spawn(
             record.camera.clone(),
@@ -277,13 +279,14 @@ impl Catalog {
                 continue;
             }
             if let Some(l) = child_level
-                && let Some(c) = per.get_mut(&a.truncate(l)) {
-                    c.total += 1;
-                    c.online += u64::from(up);
-                    if a.level() == l {
-                        c.here += 1;
-                    }
+                && let Some(c) = per.get_mut(&a.truncate(l))
+            {
+                c.total += 1;
+                c.online += u64::from(up);
+                if a.level() == l {
+                    c.here += 1;
                 }
+            }
         }
         (
             own,
