@@ -323,36 +323,50 @@ async fn list(
     }
     let catalog = ctx.catalog.clone();
     let (items, total, next) = tokio::task::spawn_blocking(move || {
+        // A subtree is one range of the area index; without an area, the
+        // whole id-ordered map.
+        let ids: Option<Vec<DeviceId>> = area.map(|a| catalog.ids_in(a));
         let cams = catalog.cameras.read();
         let mut items: Vec<Arc<Served>> = Vec::new();
         let mut total = 0u64;
         let mut next = None;
-        for (id, s) in cams.iter() {
+        let mut visit = |id: &DeviceId, s: &Arc<Served>| {
             let c = &s.record.camera;
-            if area.is_some_and(|a| !a.contains(c.area))
-                || level.is_some_and(|l| c.area.level() != l)
-            {
-                continue;
+            if level.is_some_and(|l| c.area.level() != l) {
+                return;
             }
-            if let Some(t) = &text
-                && !c.name.to_lowercase().contains(t.as_str())
-            {
-                continue;
+            if let Some(t) = &text {
+                if !c.name.to_lowercase().contains(t.as_str()) {
+                    return;
+                }
             }
             if let Some(st) = &status {
-                let now = s.status().map_or("offline", |x| x.state.as_str());
-                if now != st {
-                    continue;
+                if s.state_str() != st {
+                    return;
                 }
             }
             total += 1;
             if after.is_some_and(|a| *id <= a) {
-                continue;
+                return;
             }
             if items.len() < limit {
                 items.push(s.clone());
             } else if next.is_none() {
                 next = items.last().map(|l| l.record.camera.id.to_string());
+            }
+        };
+        match &ids {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(s) = cams.get(id) {
+                        visit(id, s);
+                    }
+                }
+            }
+            None => {
+                for (id, s) in cams.iter() {
+                    visit(id, s);
+                }
             }
         }
         (items, total, next)
@@ -668,6 +682,7 @@ async fn remove(State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Status
         Some(_) => {
             cat.store.delete_camera(&id).await?;
             cat.unserve(&id).await;
+            cat.refresh_counts();
             Ok(StatusCode::NO_CONTENT)
         }
     }

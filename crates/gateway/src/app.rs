@@ -131,6 +131,9 @@ impl Gateway {
         let catalog = Arc::new(Catalog {
             areas: parking_lot::RwLock::new(Arc::new(AreaIndex::build(areas))),
             cameras: parking_lot::RwLock::new(Default::default()),
+            by_area: parking_lot::RwLock::new(Default::default()),
+            counts_snapshot: parking_lot::RwLock::new(Default::default()),
+            counts_dirty: std::sync::atomic::AtomicBool::new(true),
             store,
             opener,
             ingest: cfg.ingest.clone(),
@@ -142,6 +145,7 @@ impl Gateway {
         for r in records {
             catalog.serve(r).await;
         }
+        catalog.refresh_counts();
         tracing::info!(cameras = n, "catalogue loaded");
 
         let server_cfg = ServerConfig {
@@ -164,6 +168,21 @@ impl Gateway {
 
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        // Area counts follow camera states within a second.
+        let cat = catalog.clone();
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let c = cat.clone();
+                        let _ = tokio::task::spawn_blocking(move || c.refresh_counts()).await;
+                    }
+                    _ = rx.changed() => break,
+                }
+            }
+        });
         let mut rx = stop_rx.clone();
         tasks.spawn(async move {
             server

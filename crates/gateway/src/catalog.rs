@@ -100,20 +100,21 @@ impl Served {
         self.handle.lock().as_ref().map(|h| h.status())
     }
 
+    /// `online`, `connecting`, `offline` or `idle`, without copying the status.
+    pub fn state_str(&self) -> &'static str {
+        self.handle
+            .lock()
+            .as_ref()
+            .map_or("offline", |h| h.state().as_str())
+    }
+
     pub fn stats(&self) -> Option<Arc<xlgw_ingest::IngestStats>> {
         self.handle.lock().as_ref().map(|h| h.stats())
     }
 
     /// Online, or idle on demand without an error.
     pub fn is_up(&self) -> bool {
-        match self.status() {
-            Some(st) => match st.state {
-                CameraState::Online => true,
-                CameraState::Idle => st.last_error.is_none(),
-                _ => false,
-            },
-            None => false,
-        }
+        self.handle.lock().as_ref().is_some_and(|h| h.is_up())
     }
 
     pub fn live(&self) -> LiveState {
@@ -197,10 +198,21 @@ pub struct Counts {
     pub here: u64,
 }
 
+/// Camera counts of every area (subtree totals), computed in one pass.
+#[derive(Debug, Default)]
+pub struct CountsSnapshot {
+    pub by_area: HashMap<AreaCode, Counts>,
+}
+
 /// Every camera of the gateway and the tree they hang in.
 pub struct Catalog {
     pub areas: RwLock<Arc<AreaIndex>>,
     pub cameras: RwLock<BTreeMap<DeviceId, Arc<Served>>>,
+    /// (area value, id): the cameras of a subtree are one range.
+    pub by_area: RwLock<std::collections::BTreeSet<(u64, DeviceId)>>,
+    /// Counts per area, refreshed every second and after every change.
+    pub counts_snapshot: RwLock<Arc<CountsSnapshot>>,
+    pub counts_dirty: std::sync::atomic::AtomicBool,
     pub store: Arc<dyn Store>,
     pub opener: Arc<dyn Opener>,
     pub ingest: IngestConfig,
@@ -237,7 +249,14 @@ impl Catalog {
             handle: Mutex::new(Some(handle)),
             rates: Mutex::new(None),
         });
-        self.cameras.write().insert(id, served);
+        let area = served.record.camera.area.value();
+        if let Some(o) = self.cameras.write().insert(id, served) {
+            self.by_area
+                .write()
+                .remove(&(o.record.camera.area.value(), id));
+        }
+        self.by_area.write().insert((area, id));
+        self.counts_dirty.store(true, Ordering::Relaxed);
         if let Some(old) = old {
             stop(&old).await;
         }
@@ -248,6 +267,10 @@ impl Catalog {
         let old = self.cameras.write().remove(id);
         match old {
             Some(s) => {
+                self.by_area
+                    .write()
+                    .remove(&(s.record.camera.area.value(), *id));
+                self.counts_dirty.store(true, Ordering::Relaxed);
                 stop(&s).await;
                 true
             }
@@ -259,47 +282,64 @@ impl Catalog {
         self.cameras.read().get(id).cloned()
     }
 
-    /// Counts for `code`'s subtree and for each of its children.
-    pub fn counts(&self, code: AreaCode, children: &[AreaCode]) -> (Counts, Vec<Counts>) {
-        let mut own = Counts::default();
-        let mut per: HashMap<AreaCode, Counts> =
-            children.iter().map(|c| (*c, Counts::default())).collect();
-        let child_level = children.first().map(|c| c.level());
-        let cams = self.cameras.read();
-        for s in cams.values() {
-            let a = s.record.camera.area;
-            if !code.contains(a) {
-                continue;
-            }
-            let up = s.is_up();
-            own.total += 1;
-            own.online += u64::from(up);
-            if a == code {
-                own.here += 1;
-                continue;
-            }
-            if let Some(l) = child_level
-                && let Some(c) = per.get_mut(&a.truncate(l))
-            {
-                c.total += 1;
-                c.online += u64::from(up);
-                if a.level() == l {
-                    c.here += 1;
+    /// Recomputes the counts of every area: one pass over the cameras.
+    pub fn refresh_counts(&self) {
+        self.counts_dirty.store(false, Ordering::Relaxed);
+        let mut by_area: HashMap<AreaCode, Counts> = HashMap::new();
+        {
+            let cams = self.cameras.read();
+            for s in cams.values() {
+                let a = s.record.camera.area;
+                let up = u64::from(s.is_up());
+                for l in xlgw_model::Level::ALL {
+                    if l > a.level() {
+                        break;
+                    }
+                    let c = by_area.entry(a.truncate(l)).or_default();
+                    c.total += 1;
+                    c.online += up;
+                    if l == a.level() {
+                        c.here += 1;
+                    }
                 }
             }
         }
-        (
-            own,
-            children
-                .iter()
-                .map(|c| per.get(c).copied().unwrap_or_default())
-                .collect(),
-        )
+        *self.counts_snapshot.write() = Arc::new(CountsSnapshot { by_area });
+    }
+
+    /// The current counts (recomputed first if the catalogue changed).
+    pub fn counts_now(&self) -> Arc<CountsSnapshot> {
+        if self.counts_dirty.load(Ordering::Relaxed) {
+            self.refresh_counts();
+        }
+        self.counts_snapshot.read().clone()
+    }
+
+    /// Counts for `code`'s subtree and for each of its children.
+    pub fn counts(&self, code: AreaCode, children: &[AreaCode]) -> (Counts, Vec<Counts>) {
+        let snap = self.counts_now();
+        let get = |a: &AreaCode| snap.by_area.get(a).copied().unwrap_or_default();
+        (get(&code), children.iter().map(get).collect())
     }
 
     /// Counts of the top nodes.
     pub fn root_counts(&self, roots: &[AreaCode]) -> Vec<Counts> {
-        roots.iter().map(|r| self.counts(*r, &[]).0).collect()
+        let snap = self.counts_now();
+        roots
+            .iter()
+            .map(|r| snap.by_area.get(r).copied().unwrap_or_default())
+            .collect()
+    }
+
+    /// Ids of the cameras in `area`'s subtree, in id order.
+    pub fn ids_in(&self, area: AreaCode) -> Vec<DeviceId> {
+        let idx = self.by_area.read();
+        let r = area.value_range();
+        let lo = (*r.start(), DeviceId::MIN);
+        let hi = (*r.end(), DeviceId::MAX);
+        let mut ids: Vec<DeviceId> = idx.range(lo..=hi).map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Stops every camera.

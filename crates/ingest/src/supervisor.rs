@@ -199,6 +199,22 @@ impl CameraHandle {
         self.shared.status().clone()
     }
 
+    /// The state alone, without copying the status (cheap enough to call for
+    /// every camera of a large catalogue).
+    pub fn state(&self) -> CameraState {
+        self.shared.status().state
+    }
+
+    /// Online, or idle on demand with no error from its last session.
+    pub fn is_up(&self) -> bool {
+        let s = self.shared.status();
+        match s.state {
+            CameraState::Online => true,
+            CameraState::Idle => s.last_error.is_none(),
+            _ => false,
+        }
+    }
+
     pub fn stats(&self) -> Arc<IngestStats> {
         self.shared.stats.clone()
     }

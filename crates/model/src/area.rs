@@ -155,6 +155,17 @@ impl AreaCode {
         format!("{:012}", self.full)
     }
 
+    /// The 12-digit padded code as a number (`450102000000` for `450102`).
+    pub fn value(self) -> u64 {
+        self.full
+    }
+
+    /// The range of [`AreaCode::value`]s of this area and everything in it.
+    pub fn value_range(self) -> std::ops::RangeInclusive<u64> {
+        let span = 10u64.pow(12 - self.level.digits() as u32);
+        self.full..=self.full + span - 1
+    }
+
     /// The enclosing area one level up, if any.
     pub fn parent(self) -> Option<AreaCode> {
         let up = match self.level {
@@ -278,6 +289,15 @@ mod tests {
         assert!(!v.contains(t));
         assert!(!AreaCode::parse("4502").unwrap().contains(v));
         assert_eq!(v.county6(), "450102");
+        let c = AreaCode::parse("4501").unwrap();
+        assert!(c.value_range().contains(&v.value()));
+        assert!(
+            !AreaCode::parse("4502")
+                .unwrap()
+                .value_range()
+                .contains(&v.value())
+        );
+        assert_eq!(*c.value_range().end(), 450199999999);
         assert_eq!(AreaCode::parse("4501").unwrap().county6(), "450100");
     }
 

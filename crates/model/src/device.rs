@@ -78,6 +78,10 @@ pub enum DeviceIdError {
 pub struct DeviceId([u8; 20]);
 
 impl DeviceId {
+    /// The smallest and largest ids, as bounds for ordered ranges.
+    pub const MIN: DeviceId = DeviceId([b'0'; 20]);
+    pub const MAX: DeviceId = DeviceId([b'9'; 20]);
+
     /// Parses any well-formed 20-digit id.
     pub fn parse(s: &str) -> Result<DeviceId, DeviceIdError> {
         let b = s.as_bytes();
