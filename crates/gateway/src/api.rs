@@ -335,15 +335,15 @@ async fn list(
             if level.is_some_and(|l| c.area.level() != l) {
                 return;
             }
-            if let Some(t) = &text {
-                if !c.name.to_lowercase().contains(t.as_str()) {
-                    return;
-                }
+            if let Some(t) = &text
+                && !c.name.to_lowercase().contains(t.as_str())
+            {
+                return;
             }
-            if let Some(st) = &status {
-                if s.state_str() != st {
-                    return;
-                }
+            if let Some(st) = &status
+                && s.state_str() != st
+            {
+                return;
             }
             total += 1;
             if after.is_some_and(|a| *id <= a) {
