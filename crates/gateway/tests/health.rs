@@ -207,8 +207,10 @@ fn credentials_never_reach_metrics_or_api() {
         Duration::from_secs(30),
         || {
             let v: serde_json::Value = serde_json::from_str(&http_get(&api)).unwrap_or_default();
-            v.as_array()
-                .is_some_and(|a| a.iter().any(|c| c["id"] == CAM && c["status"] == "online"))
+            v["items"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|c| c["id"] == CAM && c["state"]["status"] == "online")
+            })
         },
     );
     wait_until(
@@ -216,9 +218,10 @@ fn credentials_never_reach_metrics_or_api() {
         Duration::from_secs(30),
         || {
             let v: serde_json::Value = serde_json::from_str(&http_get(&api)).unwrap_or_default();
-            v.as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|c| c["id"] == "45010200001320000002" && c["last_error"].is_string())
+            v["items"].as_array().is_some_and(|a| {
+                a.iter().any(|c| {
+                    c["id"] == "45010200001320000002" && c["state"]["last_error"].is_string()
+                })
             })
         },
     );
