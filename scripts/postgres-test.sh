@@ -89,8 +89,9 @@ fi
 if ! "$BIN/pg_isready" -q -h "$SOCK" -p "$PORT"; then
   if ! "${AS[@]}" "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
     say "starting server on 127.0.0.1:$PORT"
+    # 9>&-: the server must not inherit (and so hold) the lock.
     "${AS[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $PORT -k $SOCK -c max_connections=200" start >&2 || {
+      -o "-c listen_addresses=127.0.0.1 -p $PORT -k $SOCK -c max_connections=200" start >&2 9>&- || {
       say "server did not start; last lines of $LOG:"
       tail -n 20 "$LOG" >&2 || true
       exit 1

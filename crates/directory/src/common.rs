@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use xlgw_model::{AreaCode, Camera, Credentials, DeviceId, Mode, Transport};
@@ -29,6 +29,23 @@ pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Closes a pool and every connection it has.
+///
+/// `Pool::close` (sqlx 0.8) can return while a connection is on its way back
+/// to the pool (being pinged); that connection then lands idle in the closed
+/// pool and stays open. Closing again picks it up. Bounded: a connection
+/// still in use after 5 s is left to the pool's drop.
+pub(crate) async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    for _ in 0..250 {
+        if pool.size() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pool.close().await;
+    }
 }
 
 /// A camera record as column values.
@@ -174,34 +191,19 @@ where
     })
 }
 
-/// `($1, $2, ...), ($n+1, ...)`: `rows` groups of `cols` numbered parameters.
+/// `(?, ?, ...), (?, ...)`: `rows` groups of `cols` anonymous parameters.
+///
+/// Anonymous on purpose: SQLite looks up a parameter's name by a linear scan,
+/// and sqlx asks for every parameter's name, so thousands of `$N`
+/// parameters in one statement cost quadratic time; `?` have no name.
 pub(crate) fn value_groups(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            n += 1;
-            s.push('$');
-            s.push_str(&n.to_string());
-        }
-        s.push(')');
-    }
-    s
+    let group = format!("({})", param_list(cols));
+    vec![group; rows].join(", ")
 }
 
-/// `$1, $2, ... $n`.
+/// `?, ?, ... ?` (`n` anonymous parameters).
 pub(crate) fn param_list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    vec!["?"; n].join(", ")
 }
 
 /// The id range `[low, high]` of serials under a prefix built the way
@@ -261,8 +263,8 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        assert_eq!(value_groups(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(param_list(3), "$1, $2, $3");
+        assert_eq!(value_groups(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(param_list(3), "?, ?, ?");
     }
 
     #[test]

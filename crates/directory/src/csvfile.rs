@@ -17,7 +17,7 @@ pub const AREA_HEADER: [&str; 4] = ["code", "name", "level", "parent"];
 
 /// The columns of a camera file. `name`, `area` and `url` are required; the
 /// others may be left out of the header or left empty.
-pub const CAMERA_COLUMNS: [&str; 11] = [
+pub const CAMERA_CSV_COLUMNS: [&str; 11] = [
     "id",
     "name",
     "area",
@@ -248,7 +248,7 @@ pub fn parse_cameras_csv(text: &str) -> (Vec<CameraRow>, Vec<RowError>) {
         Ok(h) => {
             for (i, name) in h.iter().enumerate() {
                 let name = name.trim().to_ascii_lowercase();
-                match CAMERA_COLUMNS.iter().find(|c| **c == name) {
+                match CAMERA_CSV_COLUMNS.iter().find(|c| **c == name) {
                     Some(c) => {
                         if col.insert(c, i).is_some() {
                             errors.push(RowError::new(
@@ -266,7 +266,7 @@ pub fn parse_cameras_csv(text: &str) -> (Vec<CameraRow>, Vec<RowError>) {
                         format!(
                             "unknown column {:?}; columns are {}",
                             name.chars().take(ID_ECHO).collect::<String>(),
-                            CAMERA_COLUMNS.join(",")
+                            CAMERA_CSV_COLUMNS.join(",")
                         ),
                     )),
                 }

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use xlgw_model::{AreaCode, DeviceId, DeviceType};
 
-pub use csvfile::{CameraRow, parse_areas_csv, parse_cameras_csv};
+pub use csvfile::{AREA_HEADER, CAMERA_CSV_COLUMNS, CameraRow, parse_areas_csv, parse_cameras_csv};
 pub use error::{DirectoryError, RowError};
 pub use migrate::SCHEMA_VERSION;
 pub use postgres::PgStore;
@@ -179,12 +179,15 @@ pub async fn ensure_default_areas(store: &dyn Store) -> Result<u64> {
 }
 
 /// Turns parsed CSV rows into records, giving each row without an id a new
-/// one: `DeviceId::camera(area.county6(), NetworkCamera, next_serial)`.
+/// one: `DeviceId::camera(area.county6(), NetworkCamera, next_serial)`,
+/// skipping ids written in other rows of the same file.
 pub async fn assign_ids(
     store: &dyn Store,
     rows: Vec<CameraRow>,
     source: CameraSource,
 ) -> Result<Vec<CameraRecord>> {
+    // Ids written in the file are not handed out again.
+    let given: std::collections::HashSet<DeviceId> = rows.iter().filter_map(|r| r.id).collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id = match row.id {
@@ -192,13 +195,18 @@ pub async fn assign_ids(
             None => {
                 let county6 = row.area.county6();
                 let t = DeviceType::NetworkCamera;
-                let serial = store.next_serial(&county6, t.code()).await?;
-                DeviceId::camera(&county6, t, serial).map_err(|e| {
-                    DirectoryError::Invalid(format!(
-                        "line {}: cannot build an id for area {}: {e}",
-                        row.line, row.area
-                    ))
-                })?
+                loop {
+                    let serial = store.next_serial(&county6, t.code()).await?;
+                    let id = DeviceId::camera(&county6, t, serial).map_err(|e| {
+                        DirectoryError::Invalid(format!(
+                            "line {}: cannot build an id for area {}: {e}",
+                            row.line, row.area
+                        ))
+                    })?;
+                    if !given.contains(&id) {
+                        break id;
+                    }
+                }
             }
         };
         out.push(row.into_record(id, source));

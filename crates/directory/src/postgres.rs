@@ -15,15 +15,15 @@ use sqlx::{ConnectOptions, Postgres, Transaction};
 use xlgw_model::{AreaCode, DeviceId};
 
 use crate::common::{
-    AREA_COLUMNS, CAMERA_COLUMNS, CAMERA_UPDATE_SET, Flat, Serials, area_from_row, now_unix,
-    record_from_row, serial_of, serial_range,
+    AREA_COLUMNS, CAMERA_COLUMNS, CAMERA_UPDATE_SET, Flat, Serials, area_from_row, close_pool,
+    now_unix, record_from_row, serial_of, serial_range,
 };
 use crate::error::DirectoryError;
 use crate::migrate::{self, VERSION_TABLE};
-use crate::sqlite::{area_missing, parent_missing};
 use crate::types::{
     Area, CameraRecord, CameraSource, MAX_AREAS_PER_CALL, MAX_CAMERAS_PER_CALL, RowErrors,
-    UpsertReport, check_duplicate_ids, validate_areas, validate_record,
+    UpsertReport, area_missing, check_duplicate_ids, parent_missing, validate_areas,
+    validate_record,
 };
 use crate::{Backend, Result, Store};
 
@@ -75,7 +75,7 @@ impl PgStore {
             serials: Serials::default(),
         };
         if let Err(e) = store.migrate().await {
-            store.pool.close().await;
+            close_pool(&store.pool).await;
             return Err(e);
         }
         Ok(store)
@@ -377,6 +377,6 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        close_pool(&self.pool).await;
     }
 }

@@ -19,13 +19,15 @@ use xlgw_model::{AreaCode, DeviceId};
 
 use crate::common::{
     AREA_COLUMNS, CAMERA_COLUMN_COUNT, CAMERA_COLUMNS, CAMERA_UPDATE_SET, Flat, Serials,
-    area_from_row, now_unix, param_list, record_from_row, serial_of, serial_range, value_groups,
+    area_from_row, close_pool, now_unix, param_list, record_from_row, serial_of, serial_range,
+    value_groups,
 };
-use crate::error::{DirectoryError, RowError};
+use crate::error::DirectoryError;
 use crate::migrate::{self, VERSION_TABLE};
 use crate::types::{
     Area, CameraRecord, CameraSource, MAX_AREAS_PER_CALL, MAX_CAMERAS_PER_CALL, RowErrors,
-    UpsertReport, check_duplicate_ids, validate_areas, validate_record,
+    UpsertReport, area_missing, check_duplicate_ids, parent_missing, validate_areas,
+    validate_record,
 };
 use crate::{Backend, Result, Store};
 
@@ -97,7 +99,7 @@ impl SqliteStore {
             serials: Serials::default(),
         };
         if let Err(e) = store.migrate().await {
-            store.pool.close().await;
+            close_pool(&store.pool).await;
             return Err(e);
         }
         Ok(store)
@@ -417,24 +419,6 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        close_pool(&self.pool).await;
     }
-}
-
-pub(crate) fn parent_missing(i: usize, a: &Area, p: AreaCode) -> RowError {
-    RowError::new(
-        i,
-        Some(a.code.to_string()),
-        "parent",
-        format!("parent area {p} is neither in this import nor in the catalogue"),
-    )
-}
-
-pub(crate) fn area_missing(i: usize, r: &CameraRecord) -> RowError {
-    RowError::new(
-        i,
-        Some(r.camera.id.to_string()),
-        "area",
-        format!("area {} is not in the catalogue", r.camera.area),
-    )
 }

@@ -361,6 +361,24 @@ pub(crate) fn validate_areas(areas: &[Area], errors: &mut RowErrors) {
     }
 }
 
+pub(crate) fn parent_missing(i: usize, a: &Area, p: AreaCode) -> RowError {
+    RowError::new(
+        i,
+        Some(a.code.to_string()),
+        "parent",
+        format!("parent area {p} is neither in this import nor in the catalogue"),
+    )
+}
+
+pub(crate) fn area_missing(i: usize, r: &CameraRecord) -> RowError {
+    RowError::new(
+        i,
+        Some(r.camera.id.to_string()),
+        "area",
+        format!("area {} is not in the catalogue", r.camera.area),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
