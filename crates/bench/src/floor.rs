@@ -267,7 +267,12 @@ pub fn run(o: FloorOpts) -> anyhow::Result<()> {
             let due = start
                 + interval * u32::try_from(n).unwrap_or(u32::MAX)
                 + interval * u32::try_from(i).unwrap_or(0) / u32::try_from(k).unwrap_or(1);
-            // New readers join while we wait, with the GOP so far.
+            // New readers join at once when we are behind, or while we
+            // wait, with the GOP so far.
+            while let Ok(sock) = rx.try_recv() {
+                attach(&mut streams[accepted % k], sock, &mut st);
+                accepted += 1;
+            }
             loop {
                 let now = Instant::now();
                 if due <= now {
