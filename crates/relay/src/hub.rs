@@ -15,6 +15,10 @@ use crate::media::{Codec, FLAG_KEY, Packet, StreamInfo};
 use crate::queue::{CloseReason, MAX_TRACKS, Pushed, QueueConfig, ReaderQueue};
 use crate::rewrite::TrackRewriter;
 
+/// At most this many tasks wait for a hub's state at once before all are
+/// woken to re-check.
+const MAX_STATE_WAKERS: usize = 1024;
+
 /// A reader is woken at the latest when this many packets wait.
 const WAKE_BATCH: usize = 32;
 
@@ -457,6 +461,12 @@ impl Future for Ready<'_> {
             return Poll::Ready(());
         }
         if !c.state_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            // A waiter that gave up (a DESCRIBE that timed out) leaves its
+            // waker here until the next state change. Bound the list: wake
+            // everyone (they re-check and re-register if still waiting).
+            if c.state_wakers.len() >= MAX_STATE_WAKERS {
+                wake_state(&mut c);
+            }
             c.state_wakers.push(cx.waker().clone());
         }
         Poll::Pending
@@ -755,6 +765,25 @@ mod tests {
         hub.end();
         assert_eq!(r2.try_recv(&mut out), Err(CloseReason::StreamEnded));
         assert!(hub.add_reader(1, t).is_none());
+    }
+
+    #[test]
+    fn abandoned_ready_waiters_stay_bounded() {
+        let hub = Hub::new(HubConfig::default());
+        hub.upstream_started(info(), Instant::now());
+        for _ in 0..10 * MAX_STATE_WAKERS {
+            // A distinct task each time, giving up after one poll.
+            let waker = futures::task::waker(std::sync::Arc::new(Nop));
+            let mut cx = Context::from_waker(&waker);
+            let mut fut = Box::pin(hub.ready());
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        }
+        assert!(hub.core.lock().state_wakers.len() <= MAX_STATE_WAKERS);
+    }
+
+    struct Nop;
+    impl futures::task::ArcWake for Nop {
+        fn wake_by_ref(_: &std::sync::Arc<Self>) {}
     }
 
     #[test]
