@@ -395,7 +395,7 @@ impl Supervisor {
 
             let open = self.opener.open(&self.camera, transport);
             let opened = tokio::select! {
-                r = tokio::time::timeout(self.cfg.connect_timeout, open) => r,
+                r = Box::pin(tokio::time::timeout(self.cfg.connect_timeout, open)) => r,
                 _ = stopped(&mut stop) => break,
             };
             let end = match opened {
@@ -407,7 +407,9 @@ impl Supervisor {
                     error,
                     delivered: Duration::ZERO,
                 },
-                Ok(Ok(opened)) => self.play(opened, transport).await,
+                // Boxed: a live session's state lives on the heap only while
+                // it runs, so an idle supervisor stays small.
+                Ok(Ok(opened)) => Box::pin(self.play(opened, transport)).await,
             };
 
             match end {
@@ -451,7 +453,7 @@ impl Supervisor {
                     );
                     self.set_state(CameraState::Offline, |s| s.last_error = Some(text));
                     if !delay.is_zero() {
-                        match self.wait_backoff(delay).await {
+                        match Box::pin(self.wait_backoff(delay)).await {
                             Some(true) => {}
                             Some(false) => {
                                 active = false;
