@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -80,6 +80,14 @@ pub struct SuiteArgs {
     /// and its run fails (default: a quarter of the machine's memory).
     #[arg(long)]
     rss_cap_mib: Option<u64>,
+    /// Run the gateway with `/metrics` on (default) or off (`[metrics]
+    /// enabled = false`), to measure what metrics cost the relay.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    xlgw_metrics: bool,
+    /// While the readers run, fetch the gateway's `/metrics` every this many
+    /// seconds (as Prometheus would, but more often).
+    #[arg(long)]
+    scrape_every: Option<f64>,
     /// A note stored with the results (e.g. what else ran on the machine).
     #[arg(long, default_value = "")]
     note: String,
@@ -328,6 +336,8 @@ struct Ctx {
     streams: PathBuf,
     work: PathBuf,
     ramp: f64,
+    xlgw_metrics: bool,
+    scrape_every: Option<Duration>,
 }
 
 /// GB/T 28181 id of bench camera `i`: county 450102, type 132.
@@ -335,11 +345,11 @@ fn camera_id(i: usize) -> String {
     format!("45010200001320{:06}", i + 1)
 }
 
-fn xlgw_config(cam_urls: &[String], data_dir: &Path) -> String {
+fn xlgw_config(cam_urls: &[String], data_dir: &Path, metrics: bool) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "[server]\nrtsp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nudp_rtp_port = 0\nmax_connections = 20000\n\n",
+        "[server]\nrtsp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nudp_rtp_port = 0\nmax_connections = 20000\n\n[metrics]\nenabled = {metrics}\n\n",
         data_dir.display()
     );
     for (i, u) in cam_urls.iter().enumerate() {
@@ -358,6 +368,7 @@ fn run_one(ctx: &Ctx, sc: &Scenario, target: Target) -> anyhow::Result<Summary> 
     let clip = ctx.streams.join(&sc.clip);
     let start_wait = Duration::from_secs(60 + sc.cameras as u64 / 10);
     let mut keep = Vec::new();
+    let mut scraper: Option<Scraper> = None;
     let (urls, relay_pid) = match target {
         Target::Floor => {
             let mut cmd = Command::new(&ctx.exe);
@@ -401,7 +412,7 @@ fn run_one(ctx: &Ctx, sc: &Scenario, target: Target) -> anyhow::Result<Summary> 
                 let data = ctx.work.join(format!("{tag}-data"));
                 std::fs::create_dir_all(&data)?;
                 let cfg = ctx.work.join(format!("{tag}.toml"));
-                std::fs::write(&cfg, xlgw_config(&cams, &data))?;
+                std::fs::write(&cfg, xlgw_config(&cams, &data, ctx.xlgw_metrics))?;
                 let mut cmd = Command::new(&ctx.xlgw);
                 cmd.arg("--config").arg(&cfg).env_remove("RUST_LOG");
                 let mut gw = Proc::spawn(cmd, "xlgw", &log("xlgw"))?;
@@ -413,6 +424,16 @@ fn run_one(ctx: &Ctx, sc: &Scenario, target: Target) -> anyhow::Result<Summary> 
                     .context("no `RTSP on ADDR` in the gateway's first line")?
                     .trim()
                     .to_owned();
+                if let Some(every) = ctx.scrape_every {
+                    let http = line[0]
+                        .split("HTTP on ")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                        .context("no `HTTP on ADDR` in the gateway's first line")?
+                        .trim_end_matches(',')
+                        .to_owned();
+                    scraper = Some(Scraper::start(http, every, log("scrape")));
+                }
                 let urls = (0..sc.cameras)
                     .map(|i| format!("rtsp://{addr}/{}", camera_id(i)))
                     .collect();
@@ -511,8 +532,70 @@ fn run_one(ctx: &Ctx, sc: &Scenario, target: Target) -> anyhow::Result<Summary> 
         .find(|l| l.starts_with('{'))
         .context("readers printed no JSON summary")?;
     let s: Summary = serde_json::from_str(json).context("parsing the readers' summary")?;
+    if let Some(sc) = scraper.take() {
+        sc.stop()?;
+    }
     drop(keep);
     Ok(s)
+}
+
+/// Fetches `/metrics` at a fixed interval on its own thread, with a plain
+/// HTTP/1.1 request per scrape, and logs what each scrape cost.
+struct Scraper {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<(u64, u64)>>,
+    log: PathBuf,
+}
+
+impl Scraper {
+    fn start(addr: String, every: Duration, log: PathBuf) -> Scraper {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut n, mut bytes) = (0u64, 0u64);
+            let mut next = Instant::now();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    next += every;
+                    bytes += scrape_once(&addr)?;
+                    n += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok((n, bytes))
+        });
+        Scraper { stop, thread, log }
+    }
+
+    fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (n, bytes) = self
+            .thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("scraper thread panicked"))??;
+        std::fs::write(&self.log, format!("scrapes {n} bytes {bytes}\n"))?;
+        anyhow::ensure!(n > 0, "no /metrics scrape completed");
+        Ok(())
+    }
+}
+
+/// One `GET /metrics` (uncompressed, like a plain scraper); the body size.
+fn scrape_once(addr: &str) -> anyhow::Result<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut s =
+        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    anyhow::ensure!(
+        buf.starts_with(b"HTTP/1.1 200"),
+        "/metrics did not answer 200"
+    );
+    Ok(buf.len() as u64)
 }
 
 /// One floor of issue 5, checked.
@@ -715,6 +798,8 @@ pub fn run(a: SuiteArgs) -> anyhow::Result<()> {
         streams,
         work: work.clone(),
         ramp: a.ramp,
+        xlgw_metrics: a.xlgw_metrics,
+        scrape_every: a.scrape_every.map(Duration::from_secs_f64),
     };
     let mut m = m0;
     let list = scenarios(&a);
@@ -814,8 +899,13 @@ mod tests {
         let id = camera_id(999);
         assert_eq!(id.len(), 20);
         assert_eq!(&id[10..13], "132");
-        let c = xlgw_config(&["rtsp://127.0.0.1:1/cam0".into()], Path::new("/tmp/x"));
+        let c = xlgw_config(
+            &["rtsp://127.0.0.1:1/cam0".into()],
+            Path::new("/tmp/x"),
+            false,
+        );
         assert!(c.contains("id = \"45010200001320000001\""));
         assert!(c.contains("mode = \"always\""));
+        assert!(c.contains("[metrics]\nenabled = false"));
     }
 }

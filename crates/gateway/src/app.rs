@@ -191,14 +191,16 @@ impl Gateway {
                 })
                 .await;
         });
-        let metrics = Arc::new(xlgw_health::Metrics::new(
-            Arc::new(crate::metrics::GatewaySampler {
-                catalog: catalog.clone(),
-                rtsp: rtsp_stats.clone(),
-            }),
-            cfg.metrics,
-            env!("CARGO_PKG_VERSION"),
-        ));
+        let metrics = cfg.metrics_enabled.then(|| {
+            Arc::new(xlgw_health::Metrics::new(
+                Arc::new(crate::metrics::GatewaySampler {
+                    catalog: catalog.clone(),
+                    rtsp: rtsp_stats.clone(),
+                }),
+                cfg.metrics,
+                env!("CARGO_PKG_VERSION"),
+            ))
+        });
         let router = crate::http::router(crate::http::Ctx {
             catalog: catalog.clone(),
             rtsp: rtsp_addr,

@@ -52,6 +52,9 @@ pub struct DirectorySection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
+    /// Serve `/metrics`. Off, the endpoint answers 404 and nothing is
+    /// rendered; the per-packet counters stay (the API and UI show them).
+    pub enabled: bool,
     /// Per-area camera totals are exported down to this level.
     pub area_depth: xlgw_model::Level,
 }
@@ -59,6 +62,7 @@ pub struct MetricsSection {
 impl Default for MetricsSection {
     fn default() -> Self {
         MetricsSection {
+            enabled: true,
             area_depth: xlgw_model::Level::County,
         }
     }
@@ -170,6 +174,7 @@ pub struct Config {
     pub ingest: xlgw_ingest::IngestConfig,
     pub relay: xlgw_relay::HubConfig,
     pub metrics: xlgw_health::MetricsConfig,
+    pub metrics_enabled: bool,
     pub cameras: Vec<Camera>,
 }
 
@@ -293,6 +298,7 @@ impl Config {
             metrics: xlgw_health::MetricsConfig {
                 area_depth: f.metrics.area_depth,
             },
+            metrics_enabled: f.metrics.enabled,
             cameras,
         })
     }

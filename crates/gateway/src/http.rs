@@ -18,18 +18,21 @@ pub struct Ctx {
     pub catalog: Arc<Catalog>,
     pub rtsp: SocketAddr,
     pub rtsp_stats: Arc<xlgw_rtsp::ServerStats>,
-    pub metrics: Arc<xlgw_health::Metrics>,
+    /// `None` when `[metrics] enabled = false`.
+    pub metrics: Option<Arc<xlgw_health::Metrics>>,
 }
 
 pub fn router(ctx: Ctx) -> Router {
-    Router::new()
+    let mut r = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route(
+        .route("/readyz", get(readyz));
+    if ctx.metrics.is_some() {
+        r = r.route(
             "/metrics",
             get(metrics_text).layer(tower_http::compression::CompressionLayer::new()),
-        )
-        .route("/", get(ui_index))
+        );
+    }
+    r.route("/", get(ui_index))
         .route("/ui/app.js", get(ui_js))
         .route("/ui/app.css", get(ui_css))
         .merge(crate::api::routes())
@@ -46,10 +49,12 @@ pub fn public_host(a: SocketAddr) -> String {
 }
 
 async fn metrics_text(State(ctx): State<Ctx>) -> impl IntoResponse {
-    let m = ctx.metrics.clone();
-    let body = tokio::task::spawn_blocking(move || m.render())
-        .await
-        .unwrap_or_default();
+    let body = match ctx.metrics.clone() {
+        Some(m) => tokio::task::spawn_blocking(move || m.render())
+            .await
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     (
         [(
             header::CONTENT_TYPE,

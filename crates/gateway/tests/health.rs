@@ -240,3 +240,42 @@ fn credentials_never_reach_metrics_or_api() {
     // The failing camera's error is visible, scrubbed.
     assert!(cameras.contains("45010200001320000002"));
 }
+
+#[test]
+fn metrics_can_be_switched_off() {
+    let cam_port = free_port();
+    let _cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
+    let gw = gateway(
+        "[metrics]\nenabled = false\n",
+        &camera_toml(
+            CAM,
+            &format!("rtsp://127.0.0.1:{cam_port}/a"),
+            "always",
+            "tcp",
+        ),
+    );
+    let api = format!("http://127.0.0.1:{}/api/v1/cameras/{CAM}", gw.http);
+    // The camera is pulled and its counters still feed the API.
+    wait_until(
+        "the camera online with frames counted",
+        Duration::from_secs(30),
+        || {
+            let v: serde_json::Value = serde_json::from_str(&http_get(&api)).unwrap_or_default();
+            v["state"]["status"] == "online" && v["state"]["fps"].as_f64().is_some_and(|f| f > 0.0)
+        },
+    );
+    let (code, _) = http(
+        "GET",
+        &format!("http://127.0.0.1:{}/metrics", gw.http),
+        None,
+        None,
+    );
+    assert_eq!(code, 404, "/metrics must be off");
+    let (code, _) = http(
+        "GET",
+        &format!("http://127.0.0.1:{}/healthz", gw.http),
+        None,
+        None,
+    );
+    assert_eq!(code, 200);
+}
