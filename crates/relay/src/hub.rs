@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{self, ParamSets};
 use crate::media::{Codec, FLAG_KEY, Packet, StreamInfo};
-use crate::queue::{CloseReason, MAX_TRACKS, Pushed, QueueConfig, ReaderQueue};
+use crate::queue::{CloseReason, Frame, FrameRef, MAX_TRACKS, Pushed, QueueConfig, ReaderQueue};
 use crate::rewrite::TrackRewriter;
 
 /// At most this many tasks wait for a hub's state at once before all are
@@ -97,6 +97,11 @@ struct Core {
     markers_seen: bool,
     last_video_ts: Option<u32>,
     readers: Vec<Arc<ReaderShared>>,
+    /// Packets of the frame being received, handed to readers together when
+    /// it is complete.
+    pending: Vec<Packet>,
+    /// How many of the last packets in `gop` are also in `pending`.
+    pending_in_gop: usize,
     state_wakers: Vec<Waker>,
     upstream_up: bool,
     ended: bool,
@@ -135,6 +140,8 @@ impl Hub {
                 markers_seen: false,
                 last_video_ts: None,
                 readers: Vec::new(),
+                pending: Vec::new(),
+                pending_in_gop: 0,
                 state_wakers: Vec::new(),
                 upstream_up: false,
                 ended: false,
@@ -195,6 +202,8 @@ impl Hub {
         c.gop.clear();
         c.gop_bytes = 0;
         c.gop_valid = false;
+        c.pending.clear();
+        c.pending_in_gop = 0;
         c.key_ts = None;
         c.last_video_ts = None;
         c.upstream_up = true;
@@ -211,6 +220,8 @@ impl Hub {
         c.gop.clear();
         c.gop_bytes = 0;
         c.gop_valid = false;
+        c.pending.clear();
+        c.pending_in_gop = 0;
         wake_state(&mut c);
     }
 
@@ -224,6 +235,8 @@ impl Hub {
         c.gop.clear();
         c.gop_bytes = 0;
         c.gop_valid = false;
+        c.pending.clear();
+        c.pending_in_gop = 0;
         close_all(&mut c, CloseReason::StreamEnded);
         wake_state(&mut c);
     }
@@ -278,6 +291,7 @@ impl Hub {
             self.stats.keyframes.fetch_add(1, Ordering::Relaxed);
             c.gop.clear();
             c.gop_bytes = 0;
+            c.pending_in_gop = 0;
             let was_valid = c.gop_valid;
             c.gop_valid = true;
             if !was_valid {
@@ -291,26 +305,43 @@ impl Hub {
                 c.gop.clear();
                 c.gop_bytes = 0;
                 c.gop_valid = false;
+                c.pending_in_gop = 0;
             } else {
                 c.gop_bytes += p.payload.len();
                 c.gop.push_back(p.clone());
+                c.pending_in_gop += 1;
             }
         }
+        c.pending.push(p);
+        if flush || c.pending.len() >= WAKE_BATCH {
+            self.flush(&mut c, now);
+        }
+    }
+
+    /// Hands the pending packets to every reader as one shared frame: one
+    /// lock, one reference count and one wake per reader per frame.
+    fn flush(&self, c: &mut Core, now: Instant) {
+        let cap = c.pending.len().next_power_of_two();
+        let packets = std::mem::replace(&mut c.pending, Vec::with_capacity(cap));
+        c.pending_in_gop = 0;
+        let frame = Arc::new(Frame::new(packets));
 
         let mut any_closed = false;
         let mut discards = 0u64;
         for r in &c.readers {
             let mut q = r.q.lock();
-            let res = q.push(&p, now);
+            let res = q.push(&frame, now);
             let waker = match res {
-                Pushed::Queued if flush || q.queue.len() >= WAKE_BATCH => q.waker.take(),
-                Pushed::Queued => None,
+                Pushed::Queued(n) => {
+                    discards += n;
+                    q.waker.take()
+                }
                 Pushed::Closed => {
                     any_closed = true;
                     q.waker.take()
                 }
-                Pushed::Discarded => {
-                    discards += 1;
+                Pushed::Discarded(n) => {
+                    discards += n;
                     None
                 }
                 Pushed::Ignored => None,
@@ -362,8 +393,12 @@ impl Hub {
             return None;
         }
         let mut q = ReaderQueue::new(self.cfg.queue, track_mask);
-        for p in &c.gop {
-            q.push(p, now);
+        // The cached GOP up to the frame in progress (that one reaches the
+        // new reader with everyone else's).
+        let cached = c.gop.len() - c.pending_in_gop.min(c.gop.len());
+        if cached > 0 {
+            let frame = Frame::new(c.gop.iter().take(cached).cloned().collect());
+            q.push(&Arc::new(frame), now);
         }
         let shared = Arc::new(ReaderShared { q: Mutex::new(q) });
         c.readers.push(shared.clone());
@@ -494,12 +529,13 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// Moves every waiting packet into `out` (which must be empty), or
-    /// registers the waker. Errors once the relay closed this reader.
-    pub fn poll_recv(
+    /// Moves every waiting frame into `out` (which must be empty; its
+    /// allocation is reused), or registers the waker. Returns the packets
+    /// moved. Errors once the relay closed this reader.
+    pub fn poll_recv_frames(
         &self,
         cx: &mut Context<'_>,
-        out: &mut VecDeque<Packet>,
+        out: &mut VecDeque<FrameRef>,
     ) -> Poll<Result<usize, CloseReason>> {
         let mut q = self.shared.q.lock();
         if let Some(why) = q.closed {
@@ -515,8 +551,8 @@ impl Reader {
         Poll::Pending
     }
 
-    /// Takes what is waiting without waiting.
-    pub fn try_recv(&self, out: &mut VecDeque<Packet>) -> Result<usize, CloseReason> {
+    /// Takes the waiting frames without waiting.
+    pub fn try_recv_frames(&self, out: &mut VecDeque<FrameRef>) -> Result<usize, CloseReason> {
         let mut q = self.shared.q.lock();
         if let Some(why) = q.closed {
             return Err(why);
@@ -524,7 +560,40 @@ impl Reader {
         Ok(q.drain_into(out))
     }
 
-    /// Waits for packets and moves them into `out` (which must be empty).
+    /// Waits for frames and moves them into `out` (which must be empty).
+    pub fn recv_frames<'a>(&'a self, out: &'a mut VecDeque<FrameRef>) -> RecvFrames<'a> {
+        RecvFrames { reader: self, out }
+    }
+
+    /// Like [`Reader::poll_recv_frames`], one packet at a time (owned
+    /// copies with this reader's sequence numbers appended to `out`).
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Packet>,
+    ) -> Poll<Result<usize, CloseReason>> {
+        let mut frames = VecDeque::new();
+        self.poll_recv_frames(cx, &mut frames).map_ok(|n| {
+            out.extend(frames.iter().flat_map(|f| f.packets()));
+            n
+        })
+    }
+
+    /// Takes what is waiting without waiting, one packet at a time.
+    pub fn try_recv(&self, out: &mut VecDeque<Packet>) -> Result<usize, CloseReason> {
+        let mut frames = VecDeque::new();
+        let n = {
+            let mut q = self.shared.q.lock();
+            if let Some(why) = q.closed {
+                return Err(why);
+            }
+            q.drain_into(&mut frames)
+        };
+        out.extend(frames.iter().flat_map(|f| f.packets()));
+        Ok(n)
+    }
+
+    /// Waits for packets and appends them to `out`, one at a time.
     pub fn recv<'a>(&'a self, out: &'a mut VecDeque<Packet>) -> RecvBatch<'a> {
         RecvBatch { reader: self, out }
     }
@@ -546,6 +615,20 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         self.hub.remove(&self.shared);
+    }
+}
+
+/// Future of [`Reader::recv_frames`].
+pub struct RecvFrames<'a> {
+    reader: &'a Reader,
+    out: &'a mut VecDeque<FrameRef>,
+}
+
+impl Future for RecvFrames<'_> {
+    type Output = Result<usize, CloseReason>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.reader.poll_recv_frames(cx, this.out)
     }
 }
 
@@ -660,6 +743,49 @@ mod tests {
         assert_eq!(hub.reader_count(), 1);
         drop(r);
         assert_eq!(hub.reader_count(), 0);
+    }
+
+    #[test]
+    fn reader_joining_mid_frame_gets_each_packet_once() {
+        let hub = Hub::new(HubConfig::default());
+        let t = Instant::now();
+        hub.upstream_started(info(), t);
+        let (mut seq, mut ts) = (0u16, 0u32);
+        gop(&hub, &mut seq, &mut ts, 2, t);
+        // First half of a P frame: not handed out yet.
+        let p = |seq: u16, m: bool| Packet::new(0, seq, ts, m, Bytes::from_static(&[0x41, 7]));
+        hub.publish(p(seq, false), t);
+        let r = hub.add_reader(0b11, t).unwrap();
+        let mut out = VecDeque::new();
+        // The cached GOP only: SPS, PPS, IDR x2, audio, P, P.
+        assert_eq!(r.try_recv(&mut out), Ok(7));
+        hub.publish(p(seq.wrapping_add(1), true), t);
+        // Then the whole frame in progress, once.
+        assert_eq!(r.try_recv(&mut out), Ok(2));
+        let seqs: Vec<u16> = out.iter().filter(|p| p.track == 0).map(|p| p.seq).collect();
+        assert_eq!(seqs, (0..8).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn reader_joining_inside_a_keyframe_starts_there() {
+        let hub = Hub::new(HubConfig::default());
+        let t = Instant::now();
+        hub.upstream_started(info(), t);
+        let (mut seq, mut ts) = (0u16, 0u32);
+        gop(&hub, &mut seq, &mut ts, 2, t);
+        // SPS and PPS of the next keyframe arrived; its IDR has not.
+        let v =
+            |seq: u16, m: bool, b: &'static [u8]| Packet::new(0, seq, ts, m, Bytes::from_static(b));
+        hub.publish(v(seq, false, SPS), t);
+        hub.publish(v(seq + 1, false, PPS), t);
+        let r = hub.add_reader(0b01, t).unwrap();
+        let mut out = VecDeque::new();
+        // Nothing cached before the keyframe in progress.
+        assert_eq!(r.try_recv(&mut out), Ok(0));
+        hub.publish(v(seq + 2, true, &[0x65, 1]), t);
+        assert_eq!(r.try_recv(&mut out), Ok(3));
+        assert!(out[0].is_key());
+        assert_eq!(&out[0].payload[..], SPS);
     }
 
     #[test]

@@ -23,6 +23,8 @@ mod media;
 mod queue;
 mod rewrite;
 
-pub use hub::{Hub, HubConfig, HubSnapshot, HubStats, Reader, ReaderStats, Ready, RecvBatch};
+pub use hub::{
+    Hub, HubConfig, HubSnapshot, HubStats, Reader, ReaderStats, Ready, RecvBatch, RecvFrames,
+};
 pub use media::{Codec, MediaKind, Packet, StreamInfo, Track};
-pub use queue::{CloseReason, QueueConfig};
+pub use queue::{CloseReason, Frame, FrameRef, QueueConfig};

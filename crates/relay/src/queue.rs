@@ -8,6 +8,7 @@
 //! not been drained for `write_timeout` while packets wait is closed.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -46,9 +47,93 @@ pub enum CloseReason {
 
 pub(crate) const MAX_TRACKS: usize = 8;
 
+/// Packets published together, shared by every reader: one video frame and
+/// the audio that arrived with it (or a run of packets of a stream without
+/// markers, or the GOP cache handed to a new reader).
+#[derive(Debug)]
+pub struct Frame {
+    pub(crate) packets: Vec<Packet>,
+    /// Bit i set: some packet of track i is here.
+    tracks: u64,
+    bytes: usize,
+}
+
+impl Frame {
+    pub(crate) fn new(packets: Vec<Packet>) -> Frame {
+        let mut tracks = 0u64;
+        let mut bytes = 0;
+        for p in &packets {
+            tracks |= 1u64 << (p.track & 63);
+            bytes += p.payload.len();
+        }
+        Frame {
+            packets,
+            tracks,
+            bytes,
+        }
+    }
+}
+
+/// One reader's share of a [`Frame`]: its packets from `from` on, of the
+/// tracks it receives, numbered in its own sequence (what it skipped is
+/// taken out).
+#[derive(Debug, Clone)]
+pub struct FrameRef {
+    frame: Arc<Frame>,
+    from: usize,
+    mask: u64,
+    seq_adj: [u16; MAX_TRACKS],
+}
+
+impl FrameRef {
+    /// All of `packets`, numbered as they are (tools and tests).
+    pub fn whole(packets: Vec<Packet>) -> FrameRef {
+        FrameRef {
+            frame: Arc::new(Frame::new(packets)),
+            from: 0,
+            mask: u64::MAX,
+            seq_adj: [0; MAX_TRACKS],
+        }
+    }
+
+    /// This reader's packets, each with the sequence number it must carry.
+    pub fn iter(&self) -> impl Iterator<Item = (&Packet, u16)> + '_ {
+        self.frame.packets[self.from..]
+            .iter()
+            .filter(|p| wants(self.mask, p.track))
+            .map(|p| {
+                let adj = self.seq_adj.get(usize::from(p.track)).copied().unwrap_or(0);
+                (p, p.seq.wrapping_sub(adj))
+            })
+    }
+
+    /// The same packets as owned copies with the reader's sequence numbers.
+    pub fn packets(&self) -> impl Iterator<Item = Packet> + '_ {
+        self.iter().map(|(p, seq)| {
+            let mut q = p.clone();
+            q.seq = seq;
+            q
+        })
+    }
+
+    /// Packets of this share (for accounting).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn wants(mask: u64, track: u8) -> bool {
+    track < 64 && mask & (1u64 << track) != 0
+}
+
 #[derive(Debug)]
 pub(crate) struct ReaderQueue {
-    pub(crate) queue: VecDeque<Packet>,
+    pub(crate) queue: VecDeque<FrameRef>,
+    packets: usize,
     bytes: usize,
     pub(crate) waker: Option<Waker>,
     pub(crate) closed: Option<CloseReason>,
@@ -67,8 +152,10 @@ pub(crate) struct ReaderQueue {
 /// What a push did, for the hub's bookkeeping.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    Queued,
-    Discarded,
+    /// Queued; this many of its packets (or of dropped frames) skipped.
+    Queued(u64),
+    /// This many packets were skipped (the reader waits for a keyframe).
+    Discarded(u64),
     Ignored,
     Closed,
 }
@@ -77,6 +164,7 @@ impl ReaderQueue {
     pub(crate) fn new(cfg: QueueConfig, track_mask: u64) -> ReaderQueue {
         ReaderQueue {
             queue: VecDeque::new(),
+            packets: 0,
             bytes: 0,
             waker: None,
             closed: None,
@@ -91,23 +179,44 @@ impl ReaderQueue {
         }
     }
 
-    pub(crate) fn wants(&self, track: u8) -> bool {
-        track < 64 && self.track_mask & (1u64 << track) != 0
-    }
-
-    fn skip(&mut self, track: u8) {
-        if let Some(s) = self.skipped.get_mut(usize::from(track)) {
-            *s = s.wrapping_add(1);
+    /// Counts the wanted packets of `ps` as skipped; returns how many.
+    fn skip_all(&mut self, ps: &[Packet]) -> u64 {
+        let mut n = 0;
+        for p in ps {
+            if wants(self.track_mask, p.track) {
+                if let Some(s) = self.skipped.get_mut(usize::from(p.track)) {
+                    *s = s.wrapping_add(1);
+                }
+                n += 1;
+            }
         }
-        self.discarded += 1;
+        self.discarded += n;
+        n
     }
 
-    /// Offers a packet. `now` is the time it arrived.
-    pub(crate) fn push(&mut self, p: &Packet, now: Instant) -> Pushed {
+    /// Index of the first wanted keyframe packet of `ps`.
+    fn first_key(&self, ps: &[Packet]) -> Option<usize> {
+        ps.iter()
+            .position(|p| p.is_key() && wants(self.track_mask, p.track))
+    }
+
+    /// Wanted packets and their bytes in `f` from `from` on.
+    fn size(&self, f: &Frame, from: usize) -> (usize, usize) {
+        if from == 0 && f.tracks & !self.track_mask == 0 {
+            return (f.packets.len(), f.bytes);
+        }
+        f.packets[from..]
+            .iter()
+            .filter(|p| wants(self.track_mask, p.track))
+            .fold((0, 0), |(n, b), p| (n + 1, b + p.payload.len()))
+    }
+
+    /// Offers a frame. `now` is the time its last packet arrived.
+    pub(crate) fn push(&mut self, f: &Arc<Frame>, now: Instant) -> Pushed {
         if self.closed.is_some() {
             return Pushed::Closed;
         }
-        if !self.wants(p.track) {
+        if f.tracks & self.track_mask == 0 {
             return Pushed::Ignored;
         }
         if let Some(since) = self.pending_since
@@ -116,48 +225,65 @@ impl ReaderQueue {
             self.closed = Some(CloseReason::WriteTimeout);
             return Pushed::Closed;
         }
+        let mut skipped = 0;
+        let mut from = 0;
         if self.need_key {
-            if !p.is_key() {
-                self.skip(p.track);
-                return Pushed::Discarded;
-            }
+            let Some(k) = self.first_key(&f.packets) else {
+                return Pushed::Discarded(self.skip_all(&f.packets));
+            };
+            skipped += self.skip_all(&f.packets[..k]);
+            from = k;
             self.need_key = false;
         }
-        if self.queue.len() >= self.cfg.max_packets
-            || self.bytes + p.payload.len() > self.cfg.max_bytes
-        {
+        let (mut n, mut b) = self.size(f, from);
+        if n == 0 {
+            return Pushed::Ignored;
+        }
+        if self.packets + n > self.cfg.max_packets || self.bytes + b > self.cfg.max_bytes {
             self.overflows += 1;
-            let dropped: Vec<u8> = self.queue.drain(..).map(|q| q.track).collect();
-            for t in dropped {
-                self.skip(t);
+            let dropped: Vec<FrameRef> = self.queue.drain(..).collect();
+            for d in &dropped {
+                skipped += self.skip_all(&d.frame.packets[d.from..]);
             }
+            self.packets = 0;
             self.bytes = 0;
-            if !p.is_key() {
-                self.need_key = true;
-                self.skip(p.track);
-                return Pushed::Discarded;
+            // Start again at a keyframe: this frame's, or a later one.
+            match self.first_key(&f.packets[from..]) {
+                Some(k) => {
+                    skipped += self.skip_all(&f.packets[from..from + k]);
+                    from += k;
+                    (n, b) = self.size(f, from);
+                }
+                None => {
+                    self.need_key = true;
+                    skipped += self.skip_all(&f.packets[from..]);
+                    return Pushed::Discarded(skipped);
+                }
             }
         }
         if self.queue.is_empty() {
             self.pending_since = Some(now);
         }
-        let mut q = p.clone();
-        if let Some(&s) = self.skipped.get(usize::from(p.track)) {
-            q.seq = q.seq.wrapping_sub(s);
-        }
-        self.bytes += q.payload.len();
-        self.queue.push_back(q);
-        Pushed::Queued
+        self.queue.push_back(FrameRef {
+            frame: f.clone(),
+            from,
+            mask: self.track_mask,
+            seq_adj: self.skipped,
+        });
+        self.packets += n;
+        self.bytes += b;
+        Pushed::Queued(skipped)
     }
 
-    /// Moves every waiting packet into `out` (which must be empty; its
-    /// allocation is reused for the next packets).
-    pub(crate) fn drain_into(&mut self, out: &mut VecDeque<Packet>) -> usize {
+    /// Moves every waiting frame into `out` (which must be empty; its
+    /// allocation is reused for the next ones). Returns the packets moved.
+    pub(crate) fn drain_into(&mut self, out: &mut VecDeque<FrameRef>) -> usize {
         debug_assert!(out.is_empty());
         std::mem::swap(&mut self.queue, out);
+        let n = self.packets;
+        self.packets = 0;
         self.bytes = 0;
         self.pending_since = None;
-        let n = out.len();
         self.delivered += n as u64;
         n
     }
@@ -169,12 +295,24 @@ mod tests {
     use crate::media::FLAG_KEY;
     use bytes::Bytes;
 
-    fn pkt(seq: u16, key: bool) -> Packet {
-        let mut p = Packet::new(0, seq, 0, false, Bytes::from_static(&[0; 100]));
+    fn pkt_on(track: u8, seq: u16, key: bool) -> Packet {
+        let mut p = Packet::new(track, seq, 0, false, Bytes::from_static(&[0; 100]));
         if key {
             p.flags |= FLAG_KEY;
         }
         p
+    }
+
+    /// A frame of one video packet.
+    fn one(seq: u16, key: bool) -> Arc<Frame> {
+        Arc::new(Frame::new(vec![pkt_on(0, seq, key)]))
+    }
+
+    fn seqs(out: &VecDeque<FrameRef>) -> Vec<u16> {
+        out.iter()
+            .flat_map(|f| f.packets())
+            .map(|p| p.seq)
+            .collect()
     }
 
     fn cfg() -> QueueConfig {
@@ -189,46 +327,78 @@ mod tests {
     fn starts_at_keyframe() {
         let t = Instant::now();
         let mut q = ReaderQueue::new(cfg(), 1);
-        assert_eq!(q.push(&pkt(1, false), t), Pushed::Discarded);
-        assert_eq!(q.push(&pkt(2, true), t), Pushed::Queued);
-        assert_eq!(q.push(&pkt(3, false), t), Pushed::Queued);
+        assert_eq!(q.push(&one(1, false), t), Pushed::Discarded(1));
+        assert_eq!(q.push(&one(2, true), t), Pushed::Queued(0));
+        assert_eq!(q.push(&one(3, false), t), Pushed::Queued(0));
         let mut out = VecDeque::new();
-        q.drain_into(&mut out);
+        assert_eq!(q.drain_into(&mut out), 2);
         // The skipped packet is taken out of the numbering.
-        assert_eq!(out.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(seqs(&out), vec![1, 2]);
+    }
+
+    #[test]
+    fn starts_at_the_keyframe_inside_a_frame() {
+        let t = Instant::now();
+        // Audio (track 1) that arrived before the keyframe's first packet.
+        let f = Arc::new(Frame::new(vec![
+            pkt_on(1, 50, false),
+            pkt_on(0, 7, true),
+            pkt_on(1, 51, false),
+            pkt_on(0, 8, false),
+        ]));
+        let mut q = ReaderQueue::new(cfg(), 0b11);
+        assert_eq!(q.push(&f, t), Pushed::Queued(1));
+        let mut out = VecDeque::new();
+        assert_eq!(q.drain_into(&mut out), 3);
+        let got: Vec<(u8, u16)> = out[0].packets().map(|p| (p.track, p.seq)).collect();
+        assert_eq!(got, vec![(0, 7), (1, 50), (0, 8)]);
     }
 
     #[test]
     fn overflow_skips_to_next_keyframe_with_continuous_seq() {
         let t = Instant::now();
         let mut q = ReaderQueue::new(cfg(), 1);
-        q.push(&pkt(10, true), t);
+        assert_eq!(q.push(&one(10, true), t), Pushed::Queued(0));
         for s in 11..14 {
-            q.push(&pkt(s, false), t);
+            q.push(&one(s, false), t);
         }
-        // Full: the fifth packet overflows.
-        assert_eq!(q.push(&pkt(14, false), t), Pushed::Discarded);
+        // Full: the fifth packet overflows; the four queued go with it.
+        assert_eq!(q.push(&one(14, false), t), Pushed::Discarded(5));
         assert_eq!(q.overflows, 1);
-        assert_eq!(q.push(&pkt(15, false), t), Pushed::Discarded);
-        assert_eq!(q.push(&pkt(16, true), t), Pushed::Queued);
+        assert_eq!(q.push(&one(15, false), t), Pushed::Discarded(1));
+        assert_eq!(q.push(&one(16, true), t), Pushed::Queued(0));
         assert_eq!(q.discarded, 6);
         let mut out = VecDeque::new();
         q.drain_into(&mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].seq, 10);
+        assert_eq!(seqs(&out), vec![10]);
+    }
+
+    #[test]
+    fn overflow_restarts_at_a_keyframe_frame() {
+        let t = Instant::now();
+        let mut q = ReaderQueue::new(cfg(), 1);
+        q.push(&one(1, true), t);
+        for s in 2..5 {
+            q.push(&one(s, false), t);
+        }
+        // Full, but the frame that overflows starts a keyframe: kept.
+        assert_eq!(q.push(&one(5, true), t), Pushed::Queued(4));
+        let mut out = VecDeque::new();
+        q.drain_into(&mut out);
+        assert_eq!(seqs(&out), vec![1]);
     }
 
     #[test]
     fn stalled_reader_times_out() {
         let t = Instant::now();
         let mut q = ReaderQueue::new(cfg(), 1);
-        q.push(&pkt(1, true), t);
+        q.push(&one(1, true), t);
         assert_eq!(
-            q.push(&pkt(2, false), t + Duration::from_secs(4)),
-            Pushed::Queued
+            q.push(&one(2, false), t + Duration::from_secs(4)),
+            Pushed::Queued(0)
         );
         assert_eq!(
-            q.push(&pkt(3, false), t + Duration::from_secs(5)),
+            q.push(&one(3, false), t + Duration::from_secs(5)),
             Pushed::Closed
         );
         assert_eq!(q.closed, Some(CloseReason::WriteTimeout));
@@ -241,7 +411,7 @@ mod tests {
         let mut out = VecDeque::new();
         for s in 0..100u16 {
             let now = t + Duration::from_secs(u64::from(s));
-            assert_eq!(q.push(&pkt(s, s == 0), now), Pushed::Queued);
+            assert_eq!(q.push(&one(s, s == 0), now), Pushed::Queued(0));
             out.clear();
             q.drain_into(&mut out);
         }
@@ -251,7 +421,7 @@ mod tests {
     fn unwanted_tracks_are_ignored() {
         let t = Instant::now();
         let mut q = ReaderQueue::new(cfg(), 0b10);
-        assert_eq!(q.push(&pkt(1, true), t), Pushed::Ignored);
+        assert_eq!(q.push(&one(1, true), t), Pushed::Ignored);
         assert_eq!(q.discarded, 0);
     }
 }

@@ -12,7 +12,7 @@ use rtsp_types::{Method, Request, Version, headers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use xlgw_relay::{Packet, Reader};
+use xlgw_relay::{FrameRef, Reader};
 
 use crate::request::{MAX_REQUEST_BYTES, Next, next_message, parse_path};
 use crate::server::{Resolved, Shared, StreamError};
@@ -150,7 +150,7 @@ impl Conn {
         let cfg = self.shared.cfg.clone();
         let (mut rd, mut wr) = sock.split();
         let mut buf = BytesMut::with_capacity(4096);
-        let mut batch: VecDeque<Packet> = VecDeque::new();
+        let mut batch: VecDeque<FrameRef> = VecDeque::new();
         let mut writer = TcpWriter::default();
         let mut partial_since: Option<Instant> = None;
         loop {
@@ -203,11 +203,11 @@ impl Conn {
                     }
                 }
                 res = recv(self.session.as_ref().and_then(|s| s.reader.as_ref()), &mut batch), if playing => {
-                    if res.is_err() {
+                    let Ok(n) = res else {
                         return "relay closed the reader";
-                    }
+                    };
                     let Some(s) = self.session.as_ref() else { return "no session" };
-                    let n = batch.len() as u64;
+                    let n = n as u64;
                     let sent = match s.kind {
                         Kind::Tcp => match timeout(cfg.write_timeout, writer.write(&mut wr, &batch, &s.tcp_tracks)).await {
                             Ok(n) => n as u64,
@@ -546,9 +546,9 @@ impl Conn {
     }
 }
 
-async fn recv(reader: Option<&Reader>, out: &mut VecDeque<Packet>) -> Result<usize, ()> {
+async fn recv(reader: Option<&Reader>, out: &mut VecDeque<FrameRef>) -> Result<usize, ()> {
     match reader {
-        Some(r) => r.recv(out).await.map_err(|_| ()),
+        Some(r) => r.recv_frames(out).await.map_err(|_| ()),
         None => std::future::pending().await,
     }
 }

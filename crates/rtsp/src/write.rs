@@ -1,5 +1,5 @@
 //! Writing a reader's packets: per-reader RTP headers around shared payloads,
-//! many packets per system call.
+//! many packets (several frames when the reader is behind) per system call.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UdpSocket;
-use xlgw_relay::Packet;
+use xlgw_relay::{FrameRef, Packet};
 
 /// Largest RTP payload that fits one interleaved frame with its header.
 const MAX_PAYLOAD: usize = 65535 - 12;
@@ -22,12 +22,13 @@ pub(crate) struct TrackOut {
     pub payload_type: u8,
 }
 
-/// The RTP fixed header (RFC 3550 §5.1) for `p` as this reader sees it.
-pub(crate) fn rtp_header(p: &Packet, t: &TrackOut) -> [u8; 12] {
+/// The RTP fixed header (RFC 3550 §5.1) for `p` as this reader sees it
+/// (`seq` is its own sequence number).
+pub(crate) fn rtp_header(p: &Packet, seq: u16, t: &TrackOut) -> [u8; 12] {
     let mut h = [0u8; 12];
     h[0] = 0x80;
     h[1] = (t.payload_type & 0x7f) | if p.marker() { 0x80 } else { 0 };
-    h[2..4].copy_from_slice(&p.seq.to_be_bytes());
+    h[2..4].copy_from_slice(&seq.to_be_bytes());
     h[4..8].copy_from_slice(&p.timestamp.to_be_bytes());
     h[8..12].copy_from_slice(&t.ssrc.to_be_bytes());
     h
@@ -36,10 +37,21 @@ pub(crate) fn rtp_header(p: &Packet, t: &TrackOut) -> [u8; 12] {
 /// Reusable buffers of one TCP reader.
 #[derive(Debug, Default)]
 pub(crate) struct TcpWriter {
+    /// The interleaved and RTP headers of the packets being written, 16
+    /// bytes each.
     headers: Vec<u8>,
-    /// Index into `headers` and the packet, for each packet written.
-    order: Vec<(usize, usize)>,
     pub bytes_written: u64,
+}
+
+/// The packets of `batch` this reader gets, in order.
+fn writable<'a>(
+    batch: &'a VecDeque<FrameRef>,
+    tracks: &'a [Option<TrackOut>],
+) -> impl Iterator<Item = (&'a Packet, u16, &'a TrackOut)> + 'a {
+    batch.iter().flat_map(|f| f.iter()).filter_map(|(p, seq)| {
+        let t = tracks.get(usize::from(p.track))?.as_ref()?;
+        (p.payload.len() <= MAX_PAYLOAD).then_some((p, seq, t))
+    })
 }
 
 impl TcpWriter {
@@ -48,33 +60,30 @@ impl TcpWriter {
     pub(crate) async fn write<W: tokio::io::AsyncWrite + Unpin>(
         &mut self,
         w: &mut W,
-        batch: &VecDeque<Packet>,
+        batch: &VecDeque<FrameRef>,
         tracks: &[Option<TrackOut>],
     ) -> std::io::Result<usize> {
         self.headers.clear();
-        self.order.clear();
-        for (i, p) in batch.iter().enumerate() {
-            let Some(Some(t)) = tracks.get(usize::from(p.track)) else {
-                continue;
-            };
-            if p.payload.len() > MAX_PAYLOAD {
-                continue;
-            }
-            let off = self.headers.len();
+        for (p, seq, t) in writable(batch, tracks) {
             let len = (12 + p.payload.len()) as u16;
             self.headers.push(b'$');
             self.headers.push(t.channel);
             self.headers.extend_from_slice(&len.to_be_bytes());
-            self.headers.extend_from_slice(&rtp_header(p, t));
-            self.order.push((off, i));
+            self.headers.extend_from_slice(&rtp_header(p, seq, t));
         }
+        let packets = self.headers.len() / 16;
+        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity((packets * 2).min(MAX_IOV));
         let mut total = 0;
-        for chunk in self.order.chunks(MAX_IOV / 2) {
-            let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(chunk.len() * 2);
-            for &(off, i) in chunk {
-                iov.push(IoSlice::new(&self.headers[off..off + 16]));
-                iov.push(IoSlice::new(&batch[i].payload));
+        // The same walk again, pairing each header with its payload.
+        for ((p, _, _), h) in writable(batch, tracks).zip(self.headers.chunks_exact(16)) {
+            iov.push(IoSlice::new(h));
+            iov.push(IoSlice::new(&p.payload));
+            if iov.len() >= MAX_IOV {
+                total += write_all_vectored(w, &mut iov).await?;
+                iov.clear();
             }
+        }
+        if !iov.is_empty() {
             total += write_all_vectored(w, &mut iov).await?;
         }
         self.bytes_written += total as u64;
@@ -103,15 +112,15 @@ async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
 /// retried forever.
 pub(crate) async fn write_udp(
     sock: &UdpSocket,
-    batch: &VecDeque<Packet>,
+    batch: &VecDeque<FrameRef>,
     tracks: &[Option<(TrackOut, SocketAddr)>],
 ) -> u64 {
     let mut sent = 0u64;
-    for p in batch {
+    for (p, seq) in batch.iter().flat_map(|f| f.iter()) {
         let Some(Some((t, dest))) = tracks.get(usize::from(p.track)) else {
             continue;
         };
-        let h = rtp_header(p, t);
+        let h = rtp_header(p, seq, t);
         let iov = [IoSlice::new(&h), IoSlice::new(&p.payload)];
         loop {
             let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
@@ -208,9 +217,17 @@ mod tests {
     #[tokio::test]
     async fn frames_are_written_with_headers() {
         let mut batch = VecDeque::new();
-        batch.push_back(Packet::new(0, 7, 90000, true, Bytes::from_static(b"abc")));
-        batch.push_back(Packet::new(1, 8, 8000, false, Bytes::from_static(b"zz")));
-        batch.push_back(Packet::new(2, 9, 1, false, Bytes::from_static(b"skip")));
+        batch.push_back(FrameRef::whole(vec![
+            Packet::new(0, 7, 90000, true, Bytes::from_static(b"abc")),
+            Packet::new(1, 8, 8000, false, Bytes::from_static(b"zz")),
+        ]));
+        batch.push_back(FrameRef::whole(vec![Packet::new(
+            2,
+            9,
+            1,
+            false,
+            Bytes::from_static(b"skip"),
+        )]));
         let tracks = [
             Some(TrackOut {
                 channel: 0,
