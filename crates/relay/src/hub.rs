@@ -22,6 +22,18 @@ const MAX_STATE_WAKERS: usize = 1024;
 /// A reader is woken at the latest when this many packets wait.
 const WAKE_BATCH: usize = 32;
 
+/// Random SSRCs from the standard library's per-process random hash keys
+/// (no I/O here: the keys are drawn once per process by `std`).
+fn random_ssrcs() -> [u32; MAX_TRACKS] {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    let mut out = [0u32; MAX_TRACKS];
+    for (i, s) in out.iter_mut().enumerate() {
+        *s = state.hash_one(i) as u32;
+    }
+    out
+}
+
 /// Limits of a hub.
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -114,6 +126,10 @@ pub struct Hub {
     core: Mutex<Core>,
     cfg: HubConfig,
     stats: HubStats,
+    /// SSRC of each track towards readers: one per hub, the same for every
+    /// reader (each reader is its own RTP session) and kept across upstream
+    /// reconnects, like the sequence numbers and timestamps.
+    ssrc: [u32; MAX_TRACKS],
 }
 
 impl std::fmt::Debug for Hub {
@@ -149,7 +165,16 @@ impl Hub {
             }),
             cfg,
             stats: HubStats::default(),
+            ssrc: random_ssrcs(),
         })
+    }
+
+    /// The SSRC readers see on `track` (RFC 3550 §8: chosen at random).
+    pub fn track_ssrc(&self, track: usize) -> u32 {
+        self.ssrc
+            .get(track)
+            .copied()
+            .unwrap_or(self.ssrc[0] ^ track as u32)
     }
 
     pub fn stats(&self) -> &HubStats {
@@ -324,7 +349,9 @@ impl Hub {
         let cap = c.pending.len().next_power_of_two();
         let packets = std::mem::replace(&mut c.pending, Vec::with_capacity(cap));
         c.pending_in_gop = 0;
-        let frame = Arc::new(Frame::new(packets));
+        // A frame for one reader is written from its packets; a copy into a
+        // shared wire image pays off from two readers on.
+        let frame = Arc::new(Frame::new(packets, c.readers.len() >= 2));
 
         let mut any_closed = false;
         let mut discards = 0u64;
@@ -397,7 +424,7 @@ impl Hub {
         // new reader with everyone else's).
         let cached = c.gop.len() - c.pending_in_gop.min(c.gop.len());
         if cached > 0 {
-            let frame = Frame::new(c.gop.iter().take(cached).cloned().collect());
+            let frame = Frame::new(c.gop.iter().take(cached).cloned().collect(), false);
             q.push(&Arc::new(frame), now);
         }
         let shared = Arc::new(ReaderShared { q: Mutex::new(q) });

@@ -5,10 +5,11 @@
 //! takes its RTP packets one by one ([`Hub::publish`]), keeps the packets since
 //! the last keyframe (GOP cache) so a new reader starts with a picture at
 //! once, keeps sequence numbers and timestamps continuous across upstream
-//! reconnects, learns parameter sets sent in-band, and hands each packet to
-//! every reader's own bounded queue. A reader that falls behind skips to the
-//! next keyframe (its discards are counted); a reader that stops draining is
-//! closed after a write timeout.
+//! reconnects, learns parameter sets sent in-band, and hands each completed
+//! frame (its packets shared, [`Frame`]) to every reader's own bounded
+//! queue. A reader that falls behind skips to the next keyframe (its discards
+//! are counted); a reader that stops draining is closed after a write
+//! timeout.
 //!
 //! What it must not do: any I/O. There are no sockets, no threads, no clocks
 //! in here: time is passed in by the caller, waking is done with plain
@@ -27,4 +28,6 @@ pub use hub::{
     Hub, HubConfig, HubSnapshot, HubStats, Reader, ReaderStats, Ready, RecvBatch, RecvFrames,
 };
 pub use media::{Codec, MediaKind, Packet, StreamInfo, Track};
-pub use queue::{CloseReason, Frame, FrameRef, QueueConfig};
+pub use queue::{
+    CloseReason, Frame, FrameRef, MAX_INTERLEAVED_PAYLOAD, MAX_TRACKS, QueueConfig, WireKey,
+};

@@ -8,7 +8,7 @@
 //! not been drained for `write_timeout` while packets wait is closed.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,22 @@ pub enum CloseReason {
     StreamEnded,
 }
 
-pub(crate) const MAX_TRACKS: usize = 8;
+/// Tracks a stream may have for the per-track state kept per reader.
+pub const MAX_TRACKS: usize = 8;
+
+/// Largest RTP payload that fits one interleaved frame with its 12-byte RTP
+/// header. Larger packets are not written to TCP readers.
+pub const MAX_INTERLEAVED_PAYLOAD: usize = 65535 - 12;
+
+/// How readers that share a frame's wire image receive each track: track `i`
+/// on interleaved channel `2 × i`, with this SSRC and payload type. Every
+/// reader of a hub that set up its tracks this way (the usual case) has the
+/// same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireKey {
+    pub ssrc: [u32; MAX_TRACKS],
+    pub payload_type: [u8; MAX_TRACKS],
+}
 
 /// Packets published together, shared by every reader: one video frame and
 /// the audio that arrived with it (or a run of packets of a stream without
@@ -56,21 +71,54 @@ pub struct Frame {
     /// Bit i set: some packet of track i is here.
     tracks: u64,
     bytes: usize,
+    /// Worth a shared wire image: offered to several readers at once.
+    shareable: bool,
+    /// The frame as TCP readers get it (interleaved and RTP headers written
+    /// once, payloads copied once), built by the first writer that asks.
+    wire: OnceLock<(WireKey, Box<[u8]>)>,
 }
 
 impl Frame {
-    pub(crate) fn new(packets: Vec<Packet>) -> Frame {
+    pub(crate) fn new(packets: Vec<Packet>, shareable: bool) -> Frame {
         let mut tracks = 0u64;
         let mut bytes = 0;
+        let mut small = true;
         for p in &packets {
             tracks |= 1u64 << (p.track & 63);
             bytes += p.payload.len();
+            small &= usize::from(p.track) < MAX_TRACKS;
         }
         Frame {
             packets,
             tracks,
             bytes,
+            shareable: shareable && small,
+            wire: OnceLock::new(),
         }
+    }
+
+    /// Every packet of tracks below [`MAX_TRACKS`] as interleaved frames
+    /// (RFC 2326 §10.12) carrying RTP packets (RFC 3550 §5.1), numbered as
+    /// the hub numbered them.
+    fn build_wire(&self, key: &WireKey) -> Box<[u8]> {
+        let mut out = Vec::with_capacity(self.bytes + 16 * self.packets.len());
+        for p in &self.packets {
+            let t = usize::from(p.track);
+            if t >= MAX_TRACKS || p.payload.len() > MAX_INTERLEAVED_PAYLOAD {
+                continue;
+            }
+            let len = (12 + p.payload.len()) as u16;
+            out.push(b'$');
+            out.push(p.track * 2);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.push(0x80);
+            out.push((key.payload_type[t] & 0x7f) | if p.marker() { 0x80 } else { 0 });
+            out.extend_from_slice(&p.seq.to_be_bytes());
+            out.extend_from_slice(&p.timestamp.to_be_bytes());
+            out.extend_from_slice(&key.ssrc[t].to_be_bytes());
+            out.extend_from_slice(&p.payload);
+        }
+        out.into_boxed_slice()
     }
 }
 
@@ -89,7 +137,7 @@ impl FrameRef {
     /// All of `packets`, numbered as they are (tools and tests).
     pub fn whole(packets: Vec<Packet>) -> FrameRef {
         FrameRef {
-            frame: Arc::new(Frame::new(packets)),
+            frame: Arc::new(Frame::new(packets, true)),
             from: 0,
             mask: u64::MAX,
             seq_adj: [0; MAX_TRACKS],
@@ -105,6 +153,27 @@ impl FrameRef {
                 let adj = self.seq_adj.get(usize::from(p.track)).copied().unwrap_or(0);
                 (p, p.seq.wrapping_sub(adj))
             })
+    }
+
+    /// This share as bytes ready for a TCP reader whose tracks are set up as
+    /// `key` says, shared with every other such reader: `None` when this
+    /// reader's share differs from the frame as published (it starts inside
+    /// the frame, skipped packets earlier, or does not take every track the
+    /// frame carries), when the frame goes to a single reader, or when the
+    /// image was built for another key. The caller then writes the packets
+    /// from [`FrameRef::iter`].
+    pub fn wire_image(&self, key: &WireKey) -> Option<&[u8]> {
+        let f = &*self.frame;
+        if !f.shareable || self.from != 0 || f.tracks & !self.mask != 0 {
+            return None;
+        }
+        for (t, adj) in self.seq_adj.iter().enumerate() {
+            if *adj != 0 && f.tracks & (1 << t) != 0 {
+                return None;
+            }
+        }
+        let (k, image) = f.wire.get_or_init(|| (*key, f.build_wire(key)));
+        (k == key).then_some(&**image)
     }
 
     /// The same packets as owned copies with the reader's sequence numbers.
@@ -305,7 +374,7 @@ mod tests {
 
     /// A frame of one video packet.
     fn one(seq: u16, key: bool) -> Arc<Frame> {
-        Arc::new(Frame::new(vec![pkt_on(0, seq, key)]))
+        Arc::new(Frame::new(vec![pkt_on(0, seq, key)], true))
     }
 
     fn seqs(out: &VecDeque<FrameRef>) -> Vec<u16> {
@@ -340,12 +409,15 @@ mod tests {
     fn starts_at_the_keyframe_inside_a_frame() {
         let t = Instant::now();
         // Audio (track 1) that arrived before the keyframe's first packet.
-        let f = Arc::new(Frame::new(vec![
-            pkt_on(1, 50, false),
-            pkt_on(0, 7, true),
-            pkt_on(1, 51, false),
-            pkt_on(0, 8, false),
-        ]));
+        let f = Arc::new(Frame::new(
+            vec![
+                pkt_on(1, 50, false),
+                pkt_on(0, 7, true),
+                pkt_on(1, 51, false),
+                pkt_on(0, 8, false),
+            ],
+            true,
+        ));
         let mut q = ReaderQueue::new(cfg(), 0b11);
         assert_eq!(q.push(&f, t), Pushed::Queued(1));
         let mut out = VecDeque::new();
@@ -415,6 +487,61 @@ mod tests {
             out.clear();
             q.drain_into(&mut out);
         }
+    }
+
+    const KEY: WireKey = WireKey {
+        ssrc: [1; MAX_TRACKS],
+        payload_type: [96; MAX_TRACKS],
+    };
+
+    #[test]
+    fn wire_image_only_for_shares_equal_to_the_frame() {
+        let t = Instant::now();
+        let mut out = VecDeque::new();
+
+        // A reader that skipped nothing shares the image.
+        let mut q = ReaderQueue::new(cfg(), 1);
+        q.push(&one(1, true), t);
+        q.drain_into(&mut out);
+        let img = out[0].wire_image(&KEY).unwrap();
+        assert_eq!(img.len(), 16 + 100);
+        assert_eq!(&img[..4], &[b'$', 0, 0, 112]);
+        assert_eq!(&img[6..8], &1u16.to_be_bytes());
+
+        // One that skipped a packet of the track numbers its own.
+        let mut q = ReaderQueue::new(cfg(), 1);
+        q.push(&one(1, false), t);
+        q.push(&one(2, true), t);
+        out.clear();
+        q.drain_into(&mut out);
+        assert!(out[0].wire_image(&KEY).is_none());
+        assert_eq!(seqs(&out), vec![1]);
+
+        // Starting inside a frame, or not taking every track of the frame.
+        let av = Arc::new(Frame::new(
+            vec![pkt_on(1, 50, false), pkt_on(0, 7, true)],
+            true,
+        ));
+        let mut q = ReaderQueue::new(cfg(), 0b11);
+        q.push(&av, t);
+        out.clear();
+        q.drain_into(&mut out);
+        assert!(out[0].wire_image(&KEY).is_none());
+        let mut q = ReaderQueue::new(cfg(), 0b01);
+        q.push(&one(3, true), t);
+        q.push(&av, t);
+        out.clear();
+        q.drain_into(&mut out);
+        assert!(out[0].wire_image(&KEY).is_some());
+        assert!(out[1].wire_image(&KEY).is_none());
+
+        // A frame meant for one reader is never copied.
+        let single = Arc::new(Frame::new(vec![pkt_on(0, 9, true)], false));
+        let mut q = ReaderQueue::new(cfg(), 1);
+        q.push(&single, t);
+        out.clear();
+        q.drain_into(&mut out);
+        assert!(out[0].wire_image(&KEY).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rtsp_types::{Method, Request, Version, headers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use xlgw_relay::{FrameRef, Reader};
+use xlgw_relay::{FrameRef, MAX_TRACKS, Reader, WireKey};
 
 use crate::request::{MAX_REQUEST_BYTES, Next, next_message, parse_path};
 use crate::server::{Resolved, Shared, StreamError};
@@ -46,6 +46,10 @@ struct Session {
     tcp_tracks: Vec<Option<TrackOut>>,
     udp_tracks: Vec<Option<(TrackOut, SocketAddr)>>,
     reader: Option<Reader>,
+    /// Set at PLAY when every TCP track is set up the usual way (track `i`
+    /// on channel `2i`, the hub's SSRC and payload type): frames then go out
+    /// as the wire image shared by all such readers.
+    wire: Option<WireKey>,
     udp_activity: Vec<(SocketAddr, Arc<AtomicU64>)>,
 }
 
@@ -153,9 +157,23 @@ impl Conn {
         let mut batch: VecDeque<FrameRef> = VecDeque::new();
         let mut writer = TcpWriter::default();
         let mut partial_since: Option<Instant> = None;
+        // One timer for the connection's own deadlines, re-armed only while
+        // one applies: a TCP reader that plays has none (its writes carry
+        // their own timeout), so frames do not touch the timer wheel.
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
         loop {
             let playing = self.session.as_ref().is_some_and(|s| s.reader.is_some());
-            let deadline = self.deadline(partial_since, playing);
+            let tcp_playing = playing && self.session.as_ref().is_some_and(|s| s.kind == Kind::Tcp);
+            let timed = !tcp_playing || partial_since.is_some();
+            if timed {
+                let deadline = self.deadline(partial_since, playing);
+                // Moved only when due earlier, or after it fired: one that
+                // fires early finds nothing to do and is re-armed.
+                if sleep.is_elapsed() || deadline < sleep.deadline() {
+                    sleep.as_mut().reset(deadline);
+                }
+            }
             tokio::select! {
                 r = rd.read_buf(&mut buf) => {
                     match r {
@@ -209,7 +227,7 @@ impl Conn {
                     let Some(s) = self.session.as_ref() else { return "no session" };
                     let n = n as u64;
                     let sent = match s.kind {
-                        Kind::Tcp => match timeout(cfg.write_timeout, writer.write(&mut wr, &batch, &s.tcp_tracks)).await {
+                        Kind::Tcp => match timeout(cfg.write_timeout, writer.write(&mut wr, &batch, &s.tcp_tracks, s.wire.as_ref())).await {
                             Ok(n) => n as u64,
                             Err(()) => return "write timeout",
                         },
@@ -222,7 +240,7 @@ impl Conn {
                     self.shared.stats.bytes_out.fetch_add(sent, Ordering::Relaxed);
                     self.shared.stats.packets_out.fetch_add(n, Ordering::Relaxed);
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut sleep, if timed => {
                     let now = Instant::now();
                     if partial_since.is_some_and(|t| now - t >= cfg.request_timeout) {
                         self.shared.stats.request("OTHER", 408);
@@ -438,6 +456,7 @@ impl Conn {
             (Kind::Udp, None) => return Response::new(461),
             (_, u) => u.clone(),
         };
+        let ssrc = resolved.hub.track_ssrc(track);
         if self.session.is_none() {
             self.shared
                 .stats
@@ -455,6 +474,7 @@ impl Conn {
                 tcp_tracks: vec![None; ntracks],
                 udp_tracks: vec![None; ntracks],
                 reader: None,
+                wire: None,
                 udp_activity: Vec::new(),
             });
         }
@@ -463,7 +483,7 @@ impl Conn {
         };
         let out = TrackOut {
             channel: 0,
-            ssrc: rand::random(),
+            ssrc,
             payload_type: info.tracks[track].payload_type,
         };
         let transport = match spec {
@@ -521,6 +541,13 @@ impl Conn {
         let Some(reader) = s.resolved.hub.add_reader(mask, Instant::now().into_std()) else {
             return Response::new(503);
         };
+        s.wire = s.resolved.hub.info().and_then(|(info, _)| {
+            wire_key(
+                &s.tcp_tracks,
+                |t| s.resolved.hub.track_ssrc(t),
+                |t| info.tracks.get(t).map(|x| x.payload_type),
+            )
+        });
         s.reader = Some(reader);
         self.shared
             .stats
@@ -546,6 +573,37 @@ impl Conn {
     }
 }
 
+/// The shared wire-image key for a reader whose TCP tracks are `tracks`, if
+/// each track it set up is on channel `2 × track` with the hub's SSRC and the
+/// stream's payload type.
+fn wire_key(
+    tracks: &[Option<TrackOut>],
+    ssrc: impl Fn(usize) -> u32,
+    payload_type: impl Fn(usize) -> Option<u8>,
+) -> Option<WireKey> {
+    if tracks.is_empty() || tracks.len() > MAX_TRACKS || tracks.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut key = WireKey {
+        ssrc: [0; MAX_TRACKS],
+        payload_type: [0; MAX_TRACKS],
+    };
+    for i in 0..MAX_TRACKS {
+        key.ssrc[i] = ssrc(i);
+        key.payload_type[i] = payload_type(i).unwrap_or(0);
+    }
+    for (i, t) in tracks.iter().enumerate() {
+        if let Some(t) = t
+            && (usize::from(t.channel) != 2 * i
+                || t.ssrc != key.ssrc[i]
+                || t.payload_type != key.payload_type[i])
+        {
+            return None;
+        }
+    }
+    Some(key)
+}
+
 async fn recv(reader: Option<&Reader>, out: &mut VecDeque<FrameRef>) -> Result<usize, ()> {
     match reader {
         Some(r) => r.recv_frames(out).await.map_err(|_| ()),
@@ -553,10 +611,17 @@ async fn recv(reader: Option<&Reader>, out: &mut VecDeque<FrameRef>) -> Result<u
     }
 }
 
+/// `f` within `d`. Most writes complete at once (the socket buffer has
+/// room): the timer is armed only for one that has to wait, so the hot path
+/// does not touch the timer wheel per frame.
 async fn timeout<T, E>(
     d: Duration,
     f: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, ()> {
+    let mut f = std::pin::pin!(f);
+    if let std::task::Poll::Ready(r) = futures::poll!(f.as_mut()) {
+        return r.map_err(|_| ());
+    }
     match tokio::time::timeout(d, f).await {
         Ok(Ok(v)) => Ok(v),
         _ => Err(()),

@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UdpSocket;
-use xlgw_relay::{FrameRef, Packet};
+use xlgw_relay::{FrameRef, MAX_INTERLEAVED_PAYLOAD, Packet, WireKey};
 
-/// Largest RTP payload that fits one interleaved frame with its header.
-const MAX_PAYLOAD: usize = 65535 - 12;
 /// iovecs per writev: two per packet, below the usual IOV_MAX of 1024.
 const MAX_IOV: usize = 1024;
 
@@ -37,48 +35,70 @@ pub(crate) fn rtp_header(p: &Packet, seq: u16, t: &TrackOut) -> [u8; 12] {
 /// Reusable buffers of one TCP reader.
 #[derive(Debug, Default)]
 pub(crate) struct TcpWriter {
-    /// The interleaved and RTP headers of the packets being written, 16
-    /// bytes each.
+    /// The interleaved and RTP headers of the packets written one by one,
+    /// 16 bytes each.
     headers: Vec<u8>,
     pub bytes_written: u64,
 }
 
-/// The packets of `batch` this reader gets, in order.
+/// The packets of `f` this reader gets, in order.
 fn writable<'a>(
-    batch: &'a VecDeque<FrameRef>,
+    f: &'a FrameRef,
     tracks: &'a [Option<TrackOut>],
 ) -> impl Iterator<Item = (&'a Packet, u16, &'a TrackOut)> + 'a {
-    batch.iter().flat_map(|f| f.iter()).filter_map(|(p, seq)| {
+    f.iter().filter_map(|(p, seq)| {
         let t = tracks.get(usize::from(p.track))?.as_ref()?;
-        (p.payload.len() <= MAX_PAYLOAD).then_some((p, seq, t))
+        (p.payload.len() <= MAX_INTERLEAVED_PAYLOAD).then_some((p, seq, t))
     })
 }
 
 impl TcpWriter {
     /// Writes every packet of `batch` (those of tracks this reader has) as
-    /// interleaved frames. Returns the bytes written.
+    /// interleaved frames. A frame whose shared wire image fits this reader
+    /// (`wire` is its key, when its tracks are set up the usual way) goes out
+    /// as that one buffer; others packet by packet, a header built here and
+    /// the shared payload. Returns the bytes written.
     pub(crate) async fn write<W: tokio::io::AsyncWrite + Unpin>(
         &mut self,
         w: &mut W,
         batch: &VecDeque<FrameRef>,
         tracks: &[Option<TrackOut>],
+        wire: Option<&WireKey>,
     ) -> std::io::Result<usize> {
         self.headers.clear();
-        for (p, seq, t) in writable(batch, tracks) {
-            let len = (12 + p.payload.len()) as u16;
-            self.headers.push(b'$');
-            self.headers.push(t.channel);
-            self.headers.extend_from_slice(&len.to_be_bytes());
-            self.headers.extend_from_slice(&rtp_header(p, seq, t));
+        let mut iovs = 0;
+        for f in batch {
+            if wire.and_then(|k| f.wire_image(k)).is_some() {
+                iovs += 1;
+                continue;
+            }
+            for (p, seq, t) in writable(f, tracks) {
+                let len = (12 + p.payload.len()) as u16;
+                self.headers.push(b'$');
+                self.headers.push(t.channel);
+                self.headers.extend_from_slice(&len.to_be_bytes());
+                self.headers.extend_from_slice(&rtp_header(p, seq, t));
+                iovs += 2;
+            }
         }
-        let packets = self.headers.len() / 16;
-        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity((packets * 2).min(MAX_IOV));
+        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(iovs.min(MAX_IOV));
         let mut total = 0;
         // The same walk again, pairing each header with its payload.
-        for ((p, _, _), h) in writable(batch, tracks).zip(self.headers.chunks_exact(16)) {
-            iov.push(IoSlice::new(h));
-            iov.push(IoSlice::new(&p.payload));
-            if iov.len() >= MAX_IOV {
+        let mut headers = self.headers.chunks_exact(16);
+        for f in batch {
+            if let Some(img) = wire.and_then(|k| f.wire_image(k)) {
+                iov.push(IoSlice::new(img));
+            } else {
+                for ((p, _, _), h) in writable(f, tracks).zip(&mut headers) {
+                    iov.push(IoSlice::new(h));
+                    iov.push(IoSlice::new(&p.payload));
+                    if iov.len() >= MAX_IOV - 1 {
+                        total += write_all_vectored(w, &mut iov).await?;
+                        iov.clear();
+                    }
+                }
+            }
+            if iov.len() >= MAX_IOV - 1 {
                 total += write_all_vectored(w, &mut iov).await?;
                 iov.clear();
             }
@@ -243,7 +263,7 @@ mod tests {
         ];
         let mut out = Vec::new();
         let mut w = TcpWriter::default();
-        let n = w.write(&mut out, &batch, &tracks).await.unwrap();
+        let n = w.write(&mut out, &batch, &tracks, None).await.unwrap();
         assert_eq!(n, out.len());
         let (ch, len) = interleaved_frame_len(&out).unwrap();
         assert_eq!((ch, len), (0, 4 + 15));
@@ -255,6 +275,75 @@ mod tests {
         let rest = &out[len..];
         assert_eq!(interleaved_frame_len(rest), Some((2, 4 + 14)));
         assert_eq!(rest.len(), 18);
+    }
+
+    fn key(ssrc: u32, pt: u8) -> WireKey {
+        WireKey {
+            ssrc: [ssrc, ssrc + 1, 0, 0, 0, 0, 0, 0],
+            payload_type: [pt, 8, 0, 0, 0, 0, 0, 0],
+        }
+    }
+
+    fn usual_tracks(k: &WireKey) -> [Option<TrackOut>; 2] {
+        [0, 1].map(|i| {
+            Some(TrackOut {
+                channel: 2 * i as u8,
+                ssrc: k.ssrc[i],
+                payload_type: k.payload_type[i],
+            })
+        })
+    }
+
+    fn av_frame(seq: u16) -> Vec<Packet> {
+        vec![
+            Packet::new(0, seq, 3000, false, Bytes::from(vec![0x65; 1400])),
+            Packet::new(1, seq, 160, true, Bytes::from_static(b"audio")),
+            Packet::new(0, seq + 1, 3000, true, Bytes::from(vec![7; 300])),
+        ]
+    }
+
+    /// The shared image carries exactly the bytes the per-packet path writes,
+    /// and readers with another key fall back to their own headers.
+    #[tokio::test]
+    async fn shared_wire_image_matches_per_packet_writing() {
+        let k = key(0x1122_3344, 96);
+        let tracks = usual_tracks(&k);
+        let batch: VecDeque<FrameRef> = [10, 20].map(|s| FrameRef::whole(av_frame(s))).into();
+
+        let mut per_packet = Vec::new();
+        let n = TcpWriter::default()
+            .write(&mut per_packet, &batch, &tracks, None)
+            .await
+            .unwrap();
+        assert_eq!(n, per_packet.len());
+        assert_eq!(n, 2 * (3 * 16 + 1400 + 5 + 300));
+
+        let mut shared = Vec::new();
+        TcpWriter::default()
+            .write(&mut shared, &batch, &tracks, Some(&k))
+            .await
+            .unwrap();
+        assert_eq!(shared, per_packet);
+        assert!(batch[0].wire_image(&k).is_some());
+
+        // The image was built for `k`; a reader with another key (another
+        // payload type) gets its own headers, and they are right.
+        let other = key(0x1122_3344, 97);
+        assert!(batch[0].wire_image(&other).is_none());
+        let tracks2 = usual_tracks(&other);
+        let mut mine = Vec::new();
+        TcpWriter::default()
+            .write(&mut mine, &batch, &tracks2, Some(&other))
+            .await
+            .unwrap();
+        let mut expect = Vec::new();
+        TcpWriter::default()
+            .write(&mut expect, &batch, &tracks2, None)
+            .await
+            .unwrap();
+        assert_eq!(mine, expect);
+        assert_eq!(mine[5] & 0x7f, 97);
+        assert_ne!(mine, per_packet);
     }
 
     #[test]
