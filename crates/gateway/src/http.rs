@@ -64,23 +64,52 @@ async fn metrics_text(State(ctx): State<Ctx>) -> impl IntoResponse {
     )
 }
 
-/// Ready once the directory is loaded and both listeners are bound (which
-/// is before this router serves anything); reports what it checked.
-async fn readyz(State(ctx): State<Ctx>) -> Json<serde_json::Value> {
+/// How long `/readyz` waits for the directory to answer.
+const READY_DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready while the directory answers a query (within two seconds) and the
+/// listeners are bound (both are before this router serves anything):
+/// 200 when ready, 503 when not, with what was checked. A database that
+/// went away (PostgreSQL restarted, disk gone) makes the gateway not ready
+/// until it answers again; streams already playing go on meanwhile.
+async fn readyz(State(ctx): State<Ctx>) -> impl IntoResponse {
     let areas = ctx.catalog.areas.read().nodes.len();
-    Json(serde_json::json!({
-        "ready": true,
-        "directory": {
-            "open": true,
-            "backend": ctx.catalog.store.backend().as_str(),
-            "areas": areas,
-            "cameras": ctx.catalog.cameras.read().len(),
-        },
-        "rtsp": {
-            "listen": ctx.rtsp.to_string(),
-            "sessions_playing": ctx.rtsp_stats.sessions_playing.load(std::sync::atomic::Ordering::Relaxed),
-        },
-    }))
+    let cameras = ctx.catalog.cameras.read().len();
+    let probe = tokio::time::timeout(READY_DB_TIMEOUT, ctx.catalog.store.schema_version()).await;
+    let error = match probe {
+        Ok(Ok(_)) => None,
+        // Directory errors name no URL or credentials (the URL is never
+        // part of them); the message says what failed.
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", READY_DB_TIMEOUT.as_secs())),
+    };
+    let ready = error.is_none();
+    let mut directory = serde_json::json!({
+        "open": ready,
+        "backend": ctx.catalog.store.backend().as_str(),
+        "areas": areas,
+        "cameras": cameras,
+    });
+    if let Some(e) = error {
+        tracing::warn!(error = %e, "not ready: the directory does not answer");
+        directory["error"] = e.into();
+    }
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "ready": ready,
+            "directory": directory,
+            "rtsp": {
+                "listen": ctx.rtsp.to_string(),
+                "sessions_playing": ctx.rtsp_stats.sessions_playing.load(std::sync::atomic::Ordering::Relaxed),
+            },
+        })),
+    )
 }
 
 const UI_INDEX: &str = include_str!("../ui/index.html");
