@@ -232,8 +232,8 @@ fn camera_json(ctx: &Ctx, s: &Served, area_name: Option<&str>) -> serde_json::Va
         "area_name": area_name,
         "level": c.area.level(),
         "url": c.url,
-        "username": c.credentials.as_ref().map(|cr| cr.username.clone()),
-        "has_password": c.credentials.as_ref().is_some_and(|cr| !cr.password.is_empty()),
+        // Credentials are stored, never returned: only whether there are any.
+        "has_credentials": c.credentials.is_some(),
         "transport": c.transport.as_str(),
         "mode": c.mode.as_str(),
         "tags": s.record.tags,
@@ -480,6 +480,13 @@ fn to_row(
     }
     let credentials = match (c.username, c.password) {
         (None, None) => None,
+        // An empty username clears the credentials (see `replace`).
+        (Some(u), None) if u.is_empty() => None,
+        (Some(u), Some(p)) if u.is_empty() && p.is_empty() => None,
+        (Some(u), Some(_)) if u.is_empty() => {
+            err("password", "given without username".into());
+            None
+        }
         (Some(u), p) => Some(Credentials {
             username: u,
             password: p.unwrap_or_default(),
@@ -608,12 +615,19 @@ async fn replace(
         ));
     }
     input.id = Some(id.to_string());
-    let existed = ctx.catalog.get(&id).is_some();
+    let existing = ctx.catalog.get(&id);
+    let existed = existing.is_some();
+    // The API never returns credentials, so a client that sends a camera
+    // back without them keeps the stored ones (`"username": ""` clears).
+    let keep_credentials = input.username.is_none() && input.password.is_none();
     let areas = ctx.catalog.areas.read().clone();
     let mut errors = Vec::new();
-    let Some(row) = to_row(0, input, &areas, &mut errors) else {
+    let Some(mut row) = to_row(0, input, &areas, &mut errors) else {
         return Err(single_row_error(errors));
     };
+    if keep_credentials && let Some(old) = &existing {
+        row.credentials = old.record.camera.credentials.clone();
+    }
     store_rows(&ctx, vec![row]).await.map_err(unrow)?;
     let s = ctx
         .catalog

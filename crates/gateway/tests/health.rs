@@ -46,6 +46,114 @@ fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The value of `name{camera_id="<camera>"...}` in a /metrics text.
+fn metric(text: &str, name: &str, camera: &str) -> Option<f64> {
+    let label = format!("camera_id=\"{camera}\"");
+    text.lines().find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let rest = series.strip_prefix(name)?.strip_prefix('{')?;
+        rest.split(',')
+            .any(|kv| kv.trim_end_matches('}') == label)
+            .then(|| value.parse().ok())?
+    })
+}
+
+/// Per-camera series carry what the camera really sends: the 720p test
+/// clip is 25 fps, one keyframe every 2 s, about 1.09 Mbit/s (video and
+/// audio); one ffmpeg reader is counted while it plays.
+#[test]
+fn camera_metrics_carry_live_values() {
+    let cam_port = free_port();
+    let _cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
+    let gw = gateway(
+        "",
+        &camera_toml(
+            CAM,
+            &format!("rtsp://127.0.0.1:{cam_port}/a"),
+            "always",
+            "tcp",
+        ),
+    );
+    let url = format!("http://127.0.0.1:{}/metrics", gw.http);
+    wait_until("the camera up", Duration::from_secs(30), || {
+        metric(&http_get(&url), "xlgw_camera_up", CAM) == Some(1.0)
+    });
+    let mut reader = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+        ])
+        .arg(gw.url(CAM))
+        .args(["-t", "30", "-c", "copy", "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    wait_until("the reader counted", Duration::from_secs(20), || {
+        metric(&http_get(&url), "xlgw_camera_readers", CAM) == Some(1.0)
+    });
+    // Rates come from the difference between scrapes: two, 4 s apart.
+    let first = http_get(&url);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let m = http_get(&url);
+    let dt = t0.elapsed().as_secs_f64();
+    let _ = reader.kill();
+    let _ = reader.wait();
+    let get = |name: &str| metric(&m, name, CAM).unwrap_or_else(|| panic!("{name} missing:\n{m}"));
+    let fps = get("xlgw_camera_frames_per_second");
+    assert!((20.0..=30.0).contains(&fps), "fps {fps}");
+    let gop = get("xlgw_camera_keyframe_interval_seconds");
+    assert!((1.5..=2.5).contains(&gop), "keyframe interval {gop}");
+    let rate = get("xlgw_camera_bitrate_bytes_per_second");
+    assert!((70_000.0..=250_000.0).contains(&rate), "bitrate {rate} B/s");
+    let bytes = get("xlgw_camera_received_bytes_total")
+        - metric(&first, "xlgw_camera_received_bytes_total", CAM).unwrap_or(0.0);
+    let per_s = bytes / dt;
+    assert!(
+        (70_000.0..=250_000.0).contains(&per_s),
+        "received {per_s} B/s"
+    );
+    let packets = get("xlgw_camera_received_packets_total")
+        - metric(&first, "xlgw_camera_received_packets_total", CAM).unwrap_or(0.0);
+    assert!(packets > 100.0 * dt, "{packets} packets in {dt} s");
+    assert_eq!(get("xlgw_camera_readers"), 1.0);
+    assert_eq!(
+        get("xlgw_camera_rtp_lost_packets_total"),
+        0.0,
+        "loss on loopback"
+    );
+    assert_eq!(get("xlgw_camera_reader_discards_total"), 0.0);
+    assert_eq!(get("xlgw_camera_reconnects_total"), 0.0);
+    let age = get("xlgw_camera_last_frame_age_seconds");
+    assert!((0.0..1.0).contains(&age), "last frame age {age}");
+    let jitter = get("xlgw_camera_jitter_seconds");
+    assert!((0.0..0.1).contains(&jitter), "jitter {jitter}");
+    // The camera's place in the tree, joined on camera_id.
+    let info = m
+        .lines()
+        .find(|l| l.starts_with("xlgw_camera_info{") && l.contains(CAM))
+        .expect("xlgw_camera_info");
+    for want in [
+        "area=\"450102001003\"",
+        "level=\"village\"",
+        "city=\"4501\"",
+        "county=\"450102\"",
+    ] {
+        assert!(info.contains(want), "{want} not in {info}");
+    }
+    // The reader's PLAY is counted by method and status.
+    assert!(
+        m.contains("xlgw_rtsp_requests_total{method=\"PLAY\",status=\"200\"}"),
+        "PLAY 200 counted"
+    );
+}
+
 #[test]
 fn prometheus_sees_camera_go_down_and_alerts() {
     let cam_port = free_port();
@@ -162,9 +270,12 @@ fn promtool_accepts_rules_config_and_live_metrics() {
             "tcp",
         ),
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let metrics = http_get(&format!("http://127.0.0.1:{}/metrics", gw.http));
-    assert!(metrics.contains("xlgw_camera_up{camera_id=\"45010200001320000001\"}"));
+    // Checked on the output of a camera that is up (every family filled).
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", gw.http);
+    wait_until("the camera up in /metrics", Duration::from_secs(30), || {
+        metric(&http_get(&metrics_url), "xlgw_camera_up", CAM) == Some(1.0)
+    });
+    let metrics = http_get(&metrics_url);
     let path = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(path.path(), &metrics).unwrap();
     let (ok, out, err) = run(
@@ -225,20 +336,120 @@ fn credentials_never_reach_metrics_or_api() {
             })
         },
     );
+    // A camera registered through the API with the same credentials: the
+    // answers say only that credentials are set.
+    const API_CAM: &str = "45010200001320000003";
+    let one = format!("{api}/{API_CAM}");
+    let body = serde_json::json!({
+        "id": API_CAM, "name": "API camera", "area": "450102001003",
+        "url": format!("rtsp://127.0.0.1:{cam_port}/a"), "mode": "always",
+        "transport": "tcp", "username": "admin", "password": PASSWORD,
+    });
+    let (code, created) = http(
+        "POST",
+        &api,
+        Some("application/json"),
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(code, 201, "{created}");
+    let online = |what: &str| {
+        wait_until(what, Duration::from_secs(30), || {
+            let v: serde_json::Value = serde_json::from_str(&http_get(&one)).unwrap_or_default();
+            v["state"]["status"] == "online"
+        })
+    };
+    online("the API camera online with its credentials");
+    // Sent back as read (no credentials in it): the stored ones are kept,
+    // so the restarted pull still gets in.
+    let back: serde_json::Value = serde_json::from_str(&http_get(&one)).expect("camera json");
+    assert_eq!(back["has_credentials"], true, "{back}");
+    assert!(
+        back.get("username").is_none() && back.get("password").is_none(),
+        "{back}"
+    );
+    let put: serde_json::Value = serde_json::json!({
+        "name": "API camera, renamed", "area": back["area"], "url": back["url"],
+        "mode": back["mode"], "transport": back["transport"],
+    });
+    let (code, replaced) = http(
+        "PUT",
+        &one,
+        Some("application/json"),
+        Some(put.to_string().as_bytes()),
+    );
+    assert_eq!(code, 200, "{replaced}");
+    wait_until(
+        "the renamed camera pulled again",
+        Duration::from_secs(30),
+        || {
+            let v: serde_json::Value = serde_json::from_str(&http_get(&one)).unwrap_or_default();
+            v["name"] == "API camera, renamed" && v["state"]["status"] == "online"
+        },
+    );
+    // Bulk CSV with a password, for the logs and answers below.
+    let csv = format!(
+        "id,name,area,url,username,password,transport,mode,tags,latitude,longitude\n\
+         45010200001320000004,bulk,450102001003,rtsp://127.0.0.1:{cam_port}/a,admin,{PASSWORD},tcp,on-demand,,,\n"
+    );
+    let (code, bulk) = http(
+        "POST",
+        &format!("{api}:bulk"),
+        Some("text/csv"),
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(code, 200, "{bulk}");
+    // `"username": ""` clears them: the camera now fails on authentication.
+    let cleared = serde_json::json!({
+        "name": "API camera, renamed", "area": "450102001003",
+        "url": format!("rtsp://127.0.0.1:{cam_port}/a"), "mode": "always",
+        "transport": "tcp", "username": "",
+    });
+    let (code, after_clear) = http(
+        "PUT",
+        &one,
+        Some("application/json"),
+        Some(cleared.to_string().as_bytes()),
+    );
+    assert_eq!(code, 200, "{after_clear}");
+    wait_until(
+        "the camera without credentials refused",
+        Duration::from_secs(30),
+        || {
+            let v: serde_json::Value = serde_json::from_str(&http_get(&one)).unwrap_or_default();
+            v["has_credentials"] == false
+                && v["state"]["status"] != "online"
+                && v["state"]["last_error"].is_string()
+        },
+    );
+
     let metrics = http_get(&format!("http://127.0.0.1:{}/metrics", gw.http));
     let cameras = http_get(&api);
-    let page = http_get(&format!("http://127.0.0.1:{}/", gw.http));
+    let failing = http_get(&format!("{api}/45010200001320000002"));
     for (what, text) in [
         ("metrics", &metrics),
-        ("api", &cameras),
-        ("page", &page),
+        ("api list", &cameras),
+        ("api camera with a wrong password", &failing),
+        ("api create", &created),
+        ("api replace", &replaced),
+        ("api bulk", &bulk),
         ("logs", &gw.proc.stderr_text()),
     ] {
         assert!(!text.contains("s3cr3t"), "password in {what}");
+        assert!(!text.contains("admin:"), "user:password in {what}");
+    }
+    for (what, text) in [
+        ("api list", &cameras),
+        ("api create", &created),
+        ("api replace", &replaced),
+    ] {
+        assert!(!text.contains("\"username\""), "username in {what}: {text}");
     }
     assert!(!metrics.contains("rtsp://"), "source URL in metrics");
-    // The failing camera's error is visible, scrubbed.
-    assert!(cameras.contains("45010200001320000002"));
+    // The failing camera's error is there (and was checked above for the
+    // password): operators see why it is down.
+    let v: serde_json::Value = serde_json::from_str(&failing).expect("camera json");
+    let err = v["state"]["last_error"].as_str().unwrap_or_default();
+    assert!(!err.is_empty() && v["state"]["status"] != "online", "{v}");
 }
 
 #[test]

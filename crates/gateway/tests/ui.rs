@@ -801,12 +801,18 @@ fn operator_walks_region_to_village_and_sees_camera_status() {
         },
     );
     b.click("copy-url");
+    // Copied to the clipboard, or (where the headless browser grants no
+    // clipboard) the URL selected for Ctrl+C: either way the RTSP URL.
     b.wait("copy feedback", Duration::from_secs(10), |b| {
         let t = b.text("copy-status").unwrap_or_default();
-        if t.is_empty() {
-            Err("none".into())
-        } else {
+        let url = b.text("rtsp-url").unwrap_or_default();
+        let selected = b.js("return String(window.getSelection());", json!([]));
+        let copied = t.starts_with("Copied");
+        let selected_url = t.starts_with("Selected") && selected == json!(url);
+        if url.starts_with("rtsp://") && (copied || selected_url) {
             Ok(())
+        } else {
+            Err(format!("status {t:?}, url {url:?}, selection {selected}"))
         }
     });
     b.screenshot(&screenshot_dir().join("walk.png"));

@@ -853,7 +853,7 @@
     fact(conf, 'Transport 传输', 'cam-transport', dash(c.transport));
     fact(conf, 'Source 来源', 'cam-source', c.source === 'config' ? 'config file 配置文件' : c.source === 'api' ? 'API' : dash(c.source));
     fact(conf, 'Camera URL 源地址', 'cam-url', dash(c.url));
-    if (c.username) fact(conf, 'Username 用户名', 'cam-username', `${c.username}${c.has_password ? ' (password set 已设密码)' : ''}`);
+    fact(conf, 'Credentials 凭据', 'cam-credentials', c.has_credentials ? 'set, not shown 已设置（不显示）' : 'none 无');
     fact(conf, 'Tags 标签', 'cam-tags', Array.isArray(c.tags) && c.tags.length ? c.tags.join(', ') : '—');
     if (typeof c.latitude === 'number' && typeof c.longitude === 'number') {
       fact(conf, 'Location 位置', 'cam-location', `${c.latitude.toFixed(5)}, ${c.longitude.toFixed(5)}`);
