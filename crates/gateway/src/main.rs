@@ -206,23 +206,49 @@ async fn admin(cmd: &Command, cfg: &config::Config) -> anyhow::Result<()> {
         } => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let (rows, errors) = xlgw_directory::parse_cameras_csv(&text);
-            if !errors.is_empty() {
-                for e in errors.iter().take(50) {
-                    eprintln!(
-                        "row {} ({}): {}: {}",
-                        e.row,
-                        e.id.as_deref().unwrap_or("-"),
-                        e.field,
-                        e.message
-                    );
+            let (rows, mut errors) = xlgw_directory::parse_cameras_csv(&text);
+            // As through the API: each row's area must be in the tree, and
+            // a camera from the config file is changed there, not here.
+            let mut known = std::collections::HashMap::new();
+            for r in &rows {
+                let exists = match known.get(&r.area) {
+                    Some(k) => *k,
+                    None => {
+                        let k = store.area(r.area).await.context("reading areas")?.is_some();
+                        known.insert(r.area, k);
+                        k
+                    }
+                };
+                if !exists {
+                    errors.push(xlgw_directory::RowError::new(
+                        r.line,
+                        r.id.map(|d| d.to_string()),
+                        "area",
+                        format!("area {} is not in the directory", r.area),
+                    ));
                 }
+                if let Some(id) = r.id
+                    && let Some(rec) = store.camera(&id).await.context("reading cameras")?
+                    && rec.source == xlgw_directory::CameraSource::Config
+                {
+                    errors.push(xlgw_directory::RowError::new(
+                        r.line,
+                        Some(id.to_string()),
+                        "id",
+                        format!("camera {id} comes from the config file; change it there"),
+                    ));
+                }
+            }
+            if !errors.is_empty() {
+                errors.sort_by_key(|e| e.row);
+                print_rows(&errors);
                 anyhow::bail!(
                     "{} bad row(s) in {}; nothing was stored",
                     errors.len(),
                     file.display()
                 );
             }
+            let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
             let records =
                 xlgw_directory::assign_ids(store.as_ref(), rows, xlgw_directory::CameraSource::Api)
                     .await?;
@@ -234,16 +260,12 @@ async fn admin(cmd: &Command, cfg: &config::Config) -> anyhow::Result<()> {
                     r.updated,
                     r.unchanged
                 ),
-                Err(xlgw_directory::DirectoryError::Rows(rows)) => {
-                    for e in rows.iter().take(50) {
-                        eprintln!(
-                            "row {} ({}): {}: {}",
-                            e.row,
-                            e.id.as_deref().unwrap_or("-"),
-                            e.field,
-                            e.message
-                        );
+                Err(xlgw_directory::DirectoryError::Rows(mut rows)) => {
+                    // The store counts records from 0; report file lines.
+                    for e in &mut rows {
+                        e.row = lines.get(e.row).copied().unwrap_or(e.row);
                     }
+                    print_rows(&rows);
                     anyhow::bail!("{} bad row(s); nothing was stored", rows.len());
                 }
                 Err(e) => return Err(e).context("storing cameras"),
@@ -252,6 +274,22 @@ async fn admin(cmd: &Command, cfg: &config::Config) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// Prints a row report (at most 50 rows) to stderr; `row` is the file's line.
+fn print_rows(rows: &[xlgw_directory::RowError]) {
+    for e in rows.iter().take(50) {
+        eprintln!(
+            "line {} ({}): {}: {}",
+            e.row,
+            e.id.as_deref().unwrap_or("-"),
+            e.field,
+            e.message
+        );
+    }
+    if rows.len() > 50 {
+        eprintln!("… and {} more", rows.len() - 50);
+    }
 }
 
 async fn wait_for_signal() {
