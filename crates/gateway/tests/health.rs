@@ -46,6 +46,183 @@ fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// An instant query, URL-encoded properly: (status, result array).
+fn prom_eval(port: u16, q: &str) -> (String, Vec<serde_json::Value>) {
+    let (_, out, _) = run(
+        Command::new("curl").args([
+            "-sS",
+            "--max-time",
+            "5",
+            "-G",
+            &format!("http://127.0.0.1:{port}/api/v1/query"),
+            "--data-urlencode",
+            &format!("query={q}"),
+        ]),
+        Duration::from_secs(10),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let status = v["status"].as_str().unwrap_or("no answer").to_owned();
+    let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
+    if status != "success" {
+        return (format!("{status}: {}", v["error"]), result);
+    }
+    (status, result)
+}
+
+/// Metric names (`xlgw_…`, `process_…`) an expression refers to.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let starts = (expr[i..].starts_with("xlgw_") || expr[i..].starts_with("process_"))
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'));
+        if starts {
+            let end = expr[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(b.len(), |n| i + n);
+            out.push(expr[i..end].to_owned());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every query of the Grafana dashboard (panels and variables) and every
+/// alert rule, run against the real Prometheus that scrapes the gateway:
+/// each is valid PromQL, names only metrics the gateway exports, and the
+/// dashboard's plain series queries return data.
+fn check_dashboard_and_rules(prom: u16, http: u16, rtsp: u16) {
+    // RTSP requests, one answered 200 and one 404, so the request panels
+    // have series to show.
+    for (path, want) in [
+        (CAM, "RTSP/1.0 200"),
+        ("45010200001320009999", "RTSP/1.0 404"),
+    ] {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", rtsp)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "DESCRIBE rtsp://127.0.0.1:{rtsp}/{path} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with(want), "DESCRIBE {path}: {head}");
+    }
+    let live = http_get(&format!("http://127.0.0.1:{http}/metrics"));
+    let exported: std::collections::HashSet<&str> = live
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/xlgw-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs: Vec<String> = Vec::new();
+    fn walk(p: &serde_json::Value, out: &mut Vec<String>) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if let Some(e) = t["expr"].as_str() {
+                out.push(e.to_owned());
+            }
+        }
+        for c in p["panels"].as_array().into_iter().flatten() {
+            walk(c, out);
+        }
+    }
+    for p in dash["panels"].as_array().unwrap() {
+        walk(p, &mut exprs);
+    }
+    let panel_exprs = exprs.len();
+    // Variables: `label_values(SELECTOR, label)` queries SELECTOR.
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        let q = v["query"]["query"]
+            .as_str()
+            .or(v["query"].as_str())
+            .unwrap_or("");
+        if let Some(inner) = q.strip_prefix("label_values(")
+            && let Some((sel, _label)) = inner.trim_end_matches(')').rsplit_once(',')
+        {
+            exprs.push(sel.trim().to_owned());
+        }
+    }
+    assert!(panel_exprs >= 20, "only {panel_exprs} panel queries");
+    assert!(exprs.len() > panel_exprs, "no variable queries found");
+
+    // rate() needs two samples in its window: let a few more scrapes land.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut problems = Vec::new();
+    for e in &exprs {
+        for name in metric_names(e) {
+            let known = exported.contains(name.as_str())
+                || ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s).is_some_and(|b| exported.contains(b)));
+            if !known {
+                problems.push(format!("{name} is not exported (in {e})"));
+            }
+        }
+        let q = e
+            .replace("${city:regex}", "4501")
+            .replace("$instance", ".*")
+            .replace("$city", ".*")
+            .replace("$camera_id", CAM)
+            .replace("$__rate_interval", "1m")
+            .replace("$__range", "5m");
+        let (status, result) = prom_eval(prom, &q);
+        if status != "success" {
+            problems.push(format!("{status} for {q}"));
+            continue;
+        }
+        // Filters (`== 0`, `> n`, `and …`) may rightly select nothing;
+        // plain series and their arithmetic must have data.
+        let filtering = ["==", " > ", " < ", " and ", "topk"]
+            .iter()
+            .any(|f| q.contains(f));
+        if result.is_empty() && !filtering {
+            problems.push(format!("no data for {q}"));
+        }
+    }
+
+    // The rules Prometheus loaded from deploy/prometheus/alerts.yml
+    // evaluate without error and use exported metrics.
+    let rules: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("http://127.0.0.1:{prom}/api/v1/rules"))).unwrap();
+    let mut n_rules = 0;
+    for g in rules["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            n_rules += 1;
+            let q = r["query"].as_str().unwrap_or("");
+            if r["health"] != "ok" {
+                problems.push(format!(
+                    "rule {} health {} {}",
+                    r["name"], r["health"], r["lastError"]
+                ));
+            }
+            for name in metric_names(q) {
+                if !exported.contains(name.as_str()) {
+                    problems.push(format!("rule {}: {name} is not exported", r["name"]));
+                }
+            }
+        }
+    }
+    assert!(
+        n_rules >= 5,
+        "Prometheus loaded only {n_rules} rules: {rules}"
+    );
+    assert!(
+        problems.is_empty(),
+        "dashboard / rules against the live gateway:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
 /// The value of `name{camera_id="<camera>"...}` in a /metrics text.
 fn metric(text: &str, name: &str, camera: &str) -> Option<f64> {
     let label = format!("camera_id=\"{camera}\"");
@@ -206,6 +383,8 @@ fn prometheus_sees_camera_go_down_and_alerts() {
     );
     let online = prom_query(prom_port, "xlgw_area_cameras_online{area=\"450102\"}");
     assert_eq!(sample(&online), Some(1.0), "{online}");
+
+    check_dashboard_and_rules(prom_port, gw.http, gw.rtsp);
 
     cam.kill();
     wait_until(
