@@ -235,15 +235,13 @@ fn metric(text: &str, name: &str, camera: &str) -> Option<f64> {
     })
 }
 
-/// Per-camera series carry what the camera really sends: the 720p test
-/// clip is 25 fps, one keyframe every 2 s, about 1.09 Mbit/s (video and
-/// audio); one ffmpeg reader is counted while it plays.
-#[test]
-fn camera_metrics_carry_live_values() {
+/// A camsim serving the 720p clip and a gateway (with `extra` config)
+/// pulling it as `CAM`, always on, over TCP.
+fn live_camera(extra: &str) -> (Proc, Gw) {
     let cam_port = free_port();
-    let _cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
+    let cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
     let gw = gateway(
-        "",
+        extra,
         &camera_toml(
             CAM,
             &format!("rtsp://127.0.0.1:{cam_port}/a"),
@@ -251,6 +249,15 @@ fn camera_metrics_carry_live_values() {
             "tcp",
         ),
     );
+    (cam, gw)
+}
+
+/// Per-camera series carry what the camera really sends: the 720p test
+/// clip is 25 fps, one keyframe every 2 s, about 1.09 Mbit/s (video and
+/// audio); one ffmpeg reader is counted while it plays.
+#[test]
+fn camera_metrics_carry_live_values() {
+    let (_cam, gw) = live_camera("");
     let url = format!("http://127.0.0.1:{}/metrics", gw.http);
     wait_until("the camera up", Duration::from_secs(30), || {
         metric(&http_get(&url), "xlgw_camera_up", CAM) == Some(1.0)
@@ -333,17 +340,7 @@ fn camera_metrics_carry_live_values() {
 
 #[test]
 fn prometheus_sees_camera_go_down_and_alerts() {
-    let cam_port = free_port();
-    let mut cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
-    let gw = gateway(
-        "[ingest]\nstall_timeout_secs = 2.0\n",
-        &camera_toml(
-            CAM,
-            &format!("rtsp://127.0.0.1:{cam_port}/a"),
-            "always",
-            "tcp",
-        ),
-    );
+    let (mut cam, gw) = live_camera("[ingest]\nstall_timeout_secs = 2.0\n");
 
     // The project's own Prometheus config and rules, pointed at the test
     // gateway and sped up.
@@ -438,17 +435,7 @@ fn promtool_accepts_rules_config_and_live_metrics() {
     );
     assert!(ok, "promtool check config: {out}{err}");
 
-    let cam_port = free_port();
-    let _cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
-    let gw = gateway(
-        "",
-        &camera_toml(
-            CAM,
-            &format!("rtsp://127.0.0.1:{cam_port}/a"),
-            "always",
-            "tcp",
-        ),
-    );
+    let (_cam, gw) = live_camera("");
     // Checked on the output of a camera that is up (every family filled).
     let metrics_url = format!("http://127.0.0.1:{}/metrics", gw.http);
     wait_until("the camera up in /metrics", Duration::from_secs(30), || {
@@ -633,17 +620,7 @@ fn credentials_never_reach_metrics_or_api() {
 
 #[test]
 fn metrics_can_be_switched_off() {
-    let cam_port = free_port();
-    let _cam = camsim(cam_port, &[("a", "h264-aac-720p")]);
-    let gw = gateway(
-        "[metrics]\nenabled = false\n",
-        &camera_toml(
-            CAM,
-            &format!("rtsp://127.0.0.1:{cam_port}/a"),
-            "always",
-            "tcp",
-        ),
-    );
+    let (_cam, gw) = live_camera("[metrics]\nenabled = false\n");
     let api = format!("http://127.0.0.1:{}/api/v1/cameras/{CAM}", gw.http);
     // The camera is pulled and its counters still feed the API.
     wait_until(
@@ -654,18 +631,8 @@ fn metrics_can_be_switched_off() {
             v["state"]["status"] == "online" && v["state"]["fps"].as_f64().is_some_and(|f| f > 0.0)
         },
     );
-    let (code, _) = http(
-        "GET",
-        &format!("http://127.0.0.1:{}/metrics", gw.http),
-        None,
-        None,
-    );
+    let (code, _) = get_path(gw.http, "/metrics");
     assert_eq!(code, 404, "/metrics must be off");
-    let (code, _) = http(
-        "GET",
-        &format!("http://127.0.0.1:{}/healthz", gw.http),
-        None,
-        None,
-    );
+    let (code, _) = get_path(gw.http, "/healthz");
     assert_eq!(code, 200);
 }

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{gateway, http, run};
+use common::{gateway, get_path, run};
 
 fn pg_base_url() -> String {
     if let Ok(u) = std::env::var("XLGW_TEST_POSTGRES")
@@ -43,12 +43,7 @@ fn psql(url: &str, sql: &str) {
 }
 
 fn readyz(port: u16) -> (u16, serde_json::Value) {
-    let (code, body) = http(
-        "GET",
-        &format!("http://127.0.0.1:{port}/readyz"),
-        None,
-        None,
-    );
+    let (code, body) = get_path(port, "/readyz");
     let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("/readyz {code}: {e}: {body}"));
     (code, v)
 }
@@ -106,19 +101,9 @@ fn readyz_follows_the_database() {
     assert!(!v.to_string().contains(&format!(":{pass}@")), "{v}");
 
     // The catalogue in memory is still served; the process lives on.
-    let (code, body) = http(
-        "GET",
-        &format!("http://127.0.0.1:{}/api/v1/areas/45", gw.http),
-        None,
-        None,
-    );
+    let (code, body) = get_path(gw.http, "/api/v1/areas/45");
     assert_eq!(code, 200, "{body}");
-    let (code, _) = http(
-        "GET",
-        &format!("http://127.0.0.1:{}/healthz", gw.http),
-        None,
-        None,
-    );
+    let (code, _) = get_path(gw.http, "/healthz");
     assert_eq!(code, 200);
 
     // Back: ready again without a restart.

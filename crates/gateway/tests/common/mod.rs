@@ -489,6 +489,11 @@ pub fn http(
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// GET `path` on a local HTTP port: (status, body).
+pub fn get_path(port: u16, path: &str) -> (u16, String) {
+    http("GET", &format!("http://127.0.0.1:{port}{path}"), None, None)
+}
+
 /// HTTP GET with curl; returns the body.
 pub fn http_get(url: &str) -> String {
     let (ok, out, err) = run(
