@@ -6,7 +6,8 @@ Measures: bulk import time, GET /api/v1/areas/45 (whole-province counts) and a
 village camera listing, p50/p99/max over R requests each (one keep-alive
 connection, requests one after another), and the gateway's RSS.
 
-Usage: scripts/bench-catalog.py [--cameras 100000] [--requests 1000]
+Usage: scripts/bench-catalog.py [--cameras 100000] [--requests 1000] [--scrapes 20]
+(also times GET /metrics, plain and gzip, with the catalogue loaded)
 Starts target/release/xlgw itself (build it first: cargo build --release -p xlgw).
 """
 import argparse, csv, http.client, io, json, os, random, socket, subprocess, sys, tempfile, time
@@ -40,6 +41,7 @@ def main():
     ap.add_argument("--cameras", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--scrapes", type=int, default=20, help="GET /metrics this many times (plain and gzip)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/xlgw"))
     a = ap.parse_args()
 
@@ -124,6 +126,20 @@ def main():
             "rss_with_catalogue_mib": round(rss_full / 1024, 1),
             "rss_per_camera_kib": round((rss_full - rss_empty) / a.cameras, 2),
         }
+        # /metrics of the live gateway with this catalogue: the whole
+        # exposition, as Prometheus fetches it (gzip) and plain.
+        for enc in ("identity", "gzip"):
+            lat, size = [], 0
+            for _ in range(a.scrapes):
+                t = time.perf_counter()
+                conn.request("GET", "/metrics", headers={"Accept-Encoding": enc})
+                r = conn.getresponse()
+                data = r.read()
+                lat.append((time.perf_counter() - t) * 1000)
+                assert r.status == 200, ("/metrics", r.status)
+                size = len(data)
+            out[f"metrics_{enc}_ms"] = {"p50": round(pct(lat, 50), 1), "max": round(max(lat), 1)}
+            out[f"metrics_{enc}_bytes"] = size
         # Restart on the same data dir: the catalogue loaded from the store,
         # without the import's transient garbage in the heap.
         proc.terminate()

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::catalog::Catalog;
@@ -27,10 +27,7 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz));
     if ctx.metrics.is_some() {
-        r = r.route(
-            "/metrics",
-            get(metrics_text).layer(tower_http::compression::CompressionLayer::new()),
-        );
+        r = r.route("/metrics", get(metrics_text));
     }
     r.route("/", get(ui_index))
         .route("/ui/app.js", get(ui_js))
@@ -48,20 +45,83 @@ pub fn public_host(a: SocketAddr) -> String {
     }
 }
 
-async fn metrics_text(State(ctx): State<Ctx>) -> impl IntoResponse {
-    let body = match ctx.metrics.clone() {
-        Some(m) => tokio::task::spawn_blocking(move || m.render())
-            .await
-            .unwrap_or_default(),
-        None => String::new(),
+/// Renders the exposition on a blocking thread, off the runtime that serves
+/// RTSP, and gzips it there too when the client accepts it (Prometheus
+/// does). Level 1: at 10,000 cameras the text is about 12 MB, and the
+/// fastest level costs a fraction of the default's time for a body within
+/// a few per cent of its size.
+async fn metrics_text(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    let Some(m) = ctx.metrics.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
     };
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+    let gzip = accepts_gzip(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    let rendered = tokio::task::spawn_blocking(move || {
+        let text = m.render();
+        if !gzip {
+            return Ok::<_, std::io::Error>((text.into_bytes(), false));
+        }
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 16),
+            flate2::Compression::fast(),
+        );
+        std::io::Write::write_all(&mut enc, text.as_bytes())?;
+        Ok((enc.finish()?, true))
+    })
+    .await;
+    let (body, gzipped) = match rendered {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "compressing /metrics failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rendering /metrics failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut resp = (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::VARY, "accept-encoding"),
+        ],
         body,
     )
+        .into_response();
+    if gzipped {
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    resp
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip: `gzip` or `*` listed
+/// with a quality above zero (`gzip;q=0` refuses it).
+fn accepts_gzip(value: &str) -> bool {
+    let mut star = None;
+    for item in value.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match name.as_str() {
+            "gzip" | "x-gzip" => return q > 0.0,
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    star.unwrap_or(false)
 }
 
 /// How long `/readyz` waits for the directory to answer.
@@ -144,4 +204,23 @@ async fn ui_css() -> impl IntoResponse {
         ],
         UI_CSS,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn accept_encoding() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.5"));
+        assert!(accepts_gzip("GZIP"));
+        assert!(accepts_gzip("br, *"));
+        assert!(!accepts_gzip(""));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("gzip; q=0.0, *"));
+        assert!(!accepts_gzip("*;q=0"));
+        assert!(!accepts_gzip("br, deflate"));
+    }
 }

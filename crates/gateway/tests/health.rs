@@ -455,6 +455,53 @@ fn promtool_accepts_rules_config_and_live_metrics() {
         ok && out.trim().is_empty() && err.trim().is_empty(),
         "promtool check metrics:\n{out}{err}"
     );
+
+    // gzip as Prometheus asks for it: the same families, far fewer bytes;
+    // a client that refuses gzip gets plain text.
+    let families = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("# TYPE "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (accept, want_gzip) in [("gzip", true), ("gzip;q=0, identity", false)] {
+        let body = dir.path().join("body");
+        let head = dir.path().join("head");
+        let (ok, _, err) = run(
+            Command::new("curl")
+                .args(["-sS", "--max-time", "10", "-H"])
+                .arg(format!("Accept-Encoding: {accept}"))
+                .arg("-D")
+                .arg(&head)
+                .arg("-o")
+                .arg(&body)
+                .arg(&metrics_url),
+            Duration::from_secs(15),
+        );
+        assert!(ok, "curl: {err}");
+        let head = std::fs::read_to_string(&head).unwrap().to_ascii_lowercase();
+        let raw = std::fs::read(&body).unwrap();
+        let text = if want_gzip {
+            assert!(head.contains("content-encoding: gzip"), "{accept}: {head}");
+            assert!(
+                raw.len() * 2 < metrics.len(),
+                "gzip {} of {}",
+                raw.len(),
+                metrics.len()
+            );
+            let (ok, out, err) = run(
+                Command::new("gzip").arg("-dc").arg(&body),
+                Duration::from_secs(15),
+            );
+            assert!(ok, "gzip -dc: {err}");
+            out
+        } else {
+            assert!(!head.contains("content-encoding"), "{accept}: {head}");
+            String::from_utf8(raw).unwrap()
+        };
+        assert_eq!(families(&text), families(&metrics), "{accept}");
+    }
 }
 
 #[test]
