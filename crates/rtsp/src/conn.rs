@@ -268,11 +268,13 @@ impl Conn {
         if !playing {
             d = self.last_request + cfg.idle_timeout;
         } else if udp {
-            // UDP liveness comes from requests or RTCP: look again every few
-            // seconds, never in the past (that would spin).
+            // UDP liveness comes from requests or RTCP: look again when the
+            // last request would expire, at most 5 s and at least 1 s from
+            // now (a session kept alive by RTCP alone has its request
+            // deadline in the past: checking it every 10 ms would spin).
             d = (self.last_request + cfg.session_timeout)
-                .max(now)
-                .min(now + Duration::from_secs(5));
+                .min(now + Duration::from_secs(5))
+                .max(now + Duration::from_secs(1));
         }
         if let Some(p) = partial_since {
             d = d.min(p + cfg.request_timeout);
@@ -456,7 +458,13 @@ impl Conn {
             (Kind::Udp, None) => return Response::new(461),
             (_, u) => u.clone(),
         };
-        let ssrc = resolved.hub.track_ssrc(track);
+        // TCP readers share the stream's SSRC (so they can share its wire
+        // image); a UDP reader gets its own, so that knowing one viewer's
+        // SSRC does not help spoof RTP into another viewer's UDP session.
+        let ssrc = match kind {
+            Kind::Tcp => resolved.hub.track_ssrc(track),
+            Kind::Udp => rand::random(),
+        };
         if self.session.is_none() {
             self.shared
                 .stats
@@ -671,4 +679,59 @@ fn render(req: &Request<Vec<u8>>, r: Response, session: Option<&str>, shared: &S
     let _ = write!(s, "Content-Length: {}\r\n\r\n", r.body.len());
     s.push_str(&String::from_utf8_lossy(&r.body));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TrackOut, wire_key};
+
+    const SSRC: [u32; 2] = [0x1111_1111, 0x2222_2222];
+    const PT: [u8; 2] = [96, 97];
+
+    fn key(tracks: &[Option<TrackOut>]) -> Option<xlgw_relay::WireKey> {
+        wire_key(
+            tracks,
+            |t| SSRC.get(t).copied().unwrap_or(0),
+            |t| PT.get(t).copied(),
+        )
+    }
+
+    fn out(channel: u8, track: usize) -> TrackOut {
+        TrackOut {
+            channel,
+            ssrc: SSRC[track],
+            payload_type: PT[track],
+        }
+    }
+
+    #[test]
+    fn usual_layout_shares_the_wire_image() {
+        let k = key(&[Some(out(0, 0)), Some(out(2, 1))]).expect("usual layout");
+        assert_eq!(&k.ssrc[..2], &SSRC);
+        assert_eq!(&k.payload_type[..2], &PT);
+        // Only the video track set up: still the usual layout.
+        assert!(key(&[Some(out(0, 0)), None]).is_some());
+        // Only the second track, on its usual channel.
+        assert!(key(&[None, Some(out(2, 1))]).is_some());
+    }
+
+    #[test]
+    fn other_layouts_get_their_own_headers() {
+        // Both tracks on channels a client chose.
+        assert!(key(&[Some(out(4, 0)), Some(out(6, 1))]).is_none());
+        // The second track on channel 0 (a client that always asks 0-1).
+        assert!(key(&[None, Some(out(0, 1))]).is_none());
+        // A different SSRC or payload type than the stream's.
+        let mut o = out(0, 0);
+        o.ssrc ^= 1;
+        assert!(key(&[Some(o)]).is_none());
+        let mut o = out(0, 0);
+        o.payload_type = 100;
+        assert!(key(&[Some(o)]).is_none());
+        // Nothing set up, or more tracks than the image covers.
+        assert!(key(&[None, None]).is_none());
+        assert!(key(&[]).is_none());
+        let many = vec![Some(out(0, 0)); xlgw_relay::MAX_TRACKS + 1];
+        assert!(key(&many).is_none());
+    }
 }

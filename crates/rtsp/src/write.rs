@@ -87,7 +87,12 @@ impl TcpWriter {
         let mut headers = self.headers.chunks_exact(16);
         for f in batch {
             if let Some(img) = wire.and_then(|k| f.wire_image(k)) {
-                iov.push(IoSlice::new(img));
+                // Empty when every packet of the frame is too large for
+                // interleaving (skipped on either path); an empty iovec
+                // alone would read as a zero-length write.
+                if !img.is_empty() {
+                    iov.push(IoSlice::new(img));
+                }
             } else {
                 for ((p, _, _), h) in writable(f, tracks).zip(&mut headers) {
                     iov.push(IoSlice::new(h));
