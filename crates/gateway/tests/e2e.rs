@@ -123,7 +123,14 @@ fn independent_clients_decode_h264_and_h265() {
                     .args(pipeline.split_whitespace()),
                 Duration::from_secs(40),
             );
-            assert!(ok, "gst {dec} over {proto} failed: {err}");
+            if !ok {
+                let log = gw.proc.stderr_text();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "gst {dec} over {proto} failed: {err}\ngateway log (last 40 lines, newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
         }
     }
 }

@@ -170,7 +170,7 @@ pub fn gateway_in(dir: tempfile::TempDir, extra: &str, cameras: &str) -> Gw {
     std::fs::write(&path, cfg).expect("write config");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xlgw"));
     cmd.arg("--config").arg(&path);
-    cmd.env("RUST_LOG", "info,xlgw_ingest=debug");
+    cmd.env("RUST_LOG", "info,xlgw_ingest=debug,xlgw_rtsp=debug");
     let proc = Proc::spawn(cmd);
     proc.wait_stdout("RTSP on", Duration::from_secs(20));
     Gw {
