@@ -479,19 +479,15 @@ fn to_row(
         err("name", "camera name must not be empty".into());
     }
     let credentials = match (c.username, c.password) {
-        (None, None) => None,
-        // An empty username clears the credentials (see `replace`).
-        (Some(u), None) if u.is_empty() => None,
-        (Some(u), Some(p)) if u.is_empty() && p.is_empty() => None,
-        (Some(u), Some(_)) if u.is_empty() => {
-            err("password", "given without username".into());
-            None
-        }
-        (Some(u), p) => Some(Credentials {
+        (Some(u), p) if !u.is_empty() => Some(Credentials {
             username: u,
             password: p.unwrap_or_default(),
         }),
-        (None, Some(_)) => {
+        (None, None) => None,
+        // An empty username, with no or an empty password, clears the
+        // credentials (see `replace`).
+        (Some(_), p) if p.as_deref().is_none_or(str::is_empty) => None,
+        _ => {
             err("password", "given without username".into());
             None
         }

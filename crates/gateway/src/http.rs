@@ -72,13 +72,11 @@ async fn metrics_text(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
         std::io::Write::write_all(&mut enc, text.as_bytes())?;
         Ok((enc.finish()?, true))
     })
-    .await;
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
     let (body, gzipped) = match rendered {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "compressing /metrics failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+        Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "rendering /metrics failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -155,9 +153,9 @@ async fn readyz(State(ctx): State<Ctx>) -> impl IntoResponse {
         directory["error"] = e.into();
     }
     let status = if ready {
-        axum::http::StatusCode::OK
+        StatusCode::OK
     } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,

@@ -179,6 +179,38 @@ impl Packet {
         self.flags & FLAG_MARKER != 0
     }
 
+    /// The RTP fixed header (RFC 3550 §5.1) of this packet as a reader gets
+    /// it: `seq` is the reader's sequence number, `payload_type` and `ssrc`
+    /// those of its session.
+    pub fn rtp_header(&self, seq: u16, payload_type: u8, ssrc: u32) -> [u8; 12] {
+        let mut h = [0u8; 12];
+        h[0] = 0x80;
+        h[1] = (payload_type & 0x7f) | if self.marker() { 0x80 } else { 0 };
+        h[2..4].copy_from_slice(&seq.to_be_bytes());
+        h[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        h[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        h
+    }
+
+    /// The interleaved frame header (RFC 2326 §10.12) and RTP header of this
+    /// packet on `channel`. The payload must fit one interleaved frame
+    /// (`MAX_INTERLEAVED_PAYLOAD`); callers skip larger ones.
+    pub fn interleaved_header(
+        &self,
+        channel: u8,
+        seq: u16,
+        payload_type: u8,
+        ssrc: u32,
+    ) -> [u8; 16] {
+        let len = (12 + self.payload.len()) as u16;
+        let mut h = [0u8; 16];
+        h[0] = b'$';
+        h[1] = channel;
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        h[4..].copy_from_slice(&self.rtp_header(seq, payload_type, ssrc));
+        h
+    }
+
     /// True when a reader may start at this packet.
     pub fn is_key(&self) -> bool {
         self.flags & FLAG_KEY != 0

@@ -107,15 +107,12 @@ impl Frame {
             if t >= MAX_TRACKS || p.payload.len() > MAX_INTERLEAVED_PAYLOAD {
                 continue;
             }
-            let len = (12 + p.payload.len()) as u16;
-            out.push(b'$');
-            out.push(p.track * 2);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.push(0x80);
-            out.push((key.payload_type[t] & 0x7f) | if p.marker() { 0x80 } else { 0 });
-            out.extend_from_slice(&p.seq.to_be_bytes());
-            out.extend_from_slice(&p.timestamp.to_be_bytes());
-            out.extend_from_slice(&key.ssrc[t].to_be_bytes());
+            out.extend_from_slice(&p.interleaved_header(
+                p.track * 2,
+                p.seq,
+                key.payload_type[t],
+                key.ssrc[t],
+            ));
             out.extend_from_slice(&p.payload);
         }
         out.into_boxed_slice()

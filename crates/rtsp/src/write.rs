@@ -20,18 +20,6 @@ pub(crate) struct TrackOut {
     pub payload_type: u8,
 }
 
-/// The RTP fixed header (RFC 3550 §5.1) for `p` as this reader sees it
-/// (`seq` is its own sequence number).
-pub(crate) fn rtp_header(p: &Packet, seq: u16, t: &TrackOut) -> [u8; 12] {
-    let mut h = [0u8; 12];
-    h[0] = 0x80;
-    h[1] = (t.payload_type & 0x7f) | if p.marker() { 0x80 } else { 0 };
-    h[2..4].copy_from_slice(&seq.to_be_bytes());
-    h[4..8].copy_from_slice(&p.timestamp.to_be_bytes());
-    h[8..12].copy_from_slice(&t.ssrc.to_be_bytes());
-    h
-}
-
 /// Reusable buffers of one TCP reader.
 #[derive(Debug, Default)]
 pub(crate) struct TcpWriter {
@@ -73,11 +61,12 @@ impl TcpWriter {
                 continue;
             }
             for (p, seq, t) in writable(f, tracks) {
-                let len = (12 + p.payload.len()) as u16;
-                self.headers.push(b'$');
-                self.headers.push(t.channel);
-                self.headers.extend_from_slice(&len.to_be_bytes());
-                self.headers.extend_from_slice(&rtp_header(p, seq, t));
+                self.headers.extend_from_slice(&p.interleaved_header(
+                    t.channel,
+                    seq,
+                    t.payload_type,
+                    t.ssrc,
+                ));
                 iovs += 2;
             }
         }
@@ -145,7 +134,7 @@ pub(crate) async fn write_udp(
         let Some(Some((t, dest))) = tracks.get(usize::from(p.track)) else {
             continue;
         };
-        let h = rtp_header(p, seq, t);
+        let h = p.rtp_header(seq, t.payload_type, t.ssrc);
         let iov = [IoSlice::new(&h), IoSlice::new(&p.payload)];
         loop {
             let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
